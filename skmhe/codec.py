@@ -1,0 +1,204 @@
+"""Mixed-radix label codec: global labels <-> per-head local labels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["LabelCodec"]
+
+
+def _check_factors(factors: Sequence[int]) -> tuple[int, ...]:
+    try:
+        factors = tuple(factors)
+    except TypeError:
+        raise ValueError(f"factors must be a sequence of positive ints, got {factors!r}") from None
+    if len(factors) == 0:
+        raise ValueError("factors must contain at least one head size, got an empty sequence")
+    out = []
+    for f in factors:
+        if isinstance(f, (bool, np.bool_)) or not isinstance(f, (int, np.integer)):
+            raise ValueError(f"factors must be positive ints, got {f!r} in {factors!r}")
+        if f < 1:
+            raise ValueError(f"factors must be >= 1, got {int(f)} in {factors!r}")
+        out.append(int(f))
+    return tuple(out)
+
+
+class LabelCodec:
+    """Mixed-radix code of global labels over per-head factors.
+
+    A global label ``y`` in ``[0, n_codes)`` is written as ``H`` local labels
+    ``(y_0, ..., y_{H-1})`` with head 0 the most significant digit::
+
+        y = sum_h y_h * prod_{j > h} C_j
+
+    This is the order of ``np.kron`` of the heads' one-hot vectors, so the
+    joint distribution of a multi-head product classifier is the Kronecker
+    product of the heads' distributions in this same order.
+
+    Parameters
+    ----------
+    factors : sequence of int
+        Head sizes ``(C_1, ..., C_H)``, each >= 1.
+
+    Attributes
+    ----------
+    factors : tuple of int
+        The head sizes.
+    n_codes : int
+        ``prod(factors)``, the number of representable codes.
+    strides : tuple of int
+        ``strides[h] = prod(factors[h+1:])``.
+
+    Examples
+    --------
+    >>> codec = LabelCodec((10, 10))
+    >>> codec.encode([0, 42, 99]).tolist()
+    [[0, 0], [4, 2], [9, 9]]
+    >>> codec.decode([[4, 2]]).tolist()
+    [42]
+    """
+
+    def __init__(self, factors: Sequence[int]):
+        self.factors = _check_factors(factors)
+        self.n_codes = math.prod(self.factors)
+        strides = [1] * len(self.factors)
+        for h in range(len(self.factors) - 2, -1, -1):
+            strides[h] = strides[h + 1] * self.factors[h + 1]
+        self.strides = tuple(strides)
+
+    @property
+    def n_heads(self) -> int:
+        """Number of heads ``H``."""
+        return len(self.factors)
+
+    def __repr__(self) -> str:
+        return f"LabelCodec(factors={self.factors})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabelCodec) and other.factors == self.factors
+
+    def __hash__(self) -> int:
+        return hash(self.factors)
+
+    @classmethod
+    def for_n_classes(cls, n_classes: int, n_heads: int = 2) -> "LabelCodec":
+        """Balanced factors covering ``n_classes`` codes with the least slack.
+
+        Every factor is at most ``m``, the smallest integer with
+        ``m ** n_heads >= n_classes``; among such factorisations the one with
+        the smallest product ``>= n_classes`` is chosen (then the most
+        balanced). Factors are sorted in non-increasing order.
+
+        Parameters
+        ----------
+        n_classes : int
+            Number of labels to cover, >= 1.
+        n_heads : int, default=2
+            Number of heads, >= 1.
+
+        Returns
+        -------
+        codec : LabelCodec
+
+        Examples
+        --------
+        >>> LabelCodec.for_n_classes(10000).factors
+        (100, 100)
+        >>> LabelCodec.for_n_classes(10007).factors
+        (101, 100)
+        """
+        for name, v in (("n_classes", n_classes), ("n_heads", n_heads)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        n_classes, n_heads = int(n_classes), int(n_heads)
+        m = max(1, math.ceil(n_classes ** (1.0 / n_heads)))
+        while m**n_heads < n_classes:  # float rounding of the root
+            m += 1
+        while m > 1 and (m - 1) ** n_heads >= n_classes:
+            m -= 1
+        best = _search_factors(n_classes, n_heads, m)
+        return cls(best)
+
+    def _as_labels(self, y) -> np.ndarray:
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "iu":
+            if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.int64)
+            elif arr.size == 0:
+                arr = arr.astype(np.int64)
+            else:
+                raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
+        return arr.astype(np.int64, copy=False)
+
+    def encode(self, y) -> np.ndarray:
+        """Global labels -> local labels.
+
+        Parameters
+        ----------
+        y : array-like of int, shape (n,)
+            Codes in ``[0, n_codes)``.
+
+        Returns
+        -------
+        codes : ndarray of int64, shape (n, H)
+        """
+        y = self._as_labels(y)
+        if y.ndim != 1:
+            raise ValueError(f"encode expects a 1-D array of labels, got shape {y.shape}")
+        if y.size and (y.min() < 0 or y.max() >= self.n_codes):
+            bad = y[(y < 0) | (y >= self.n_codes)][0]
+            raise ValueError(f"label {int(bad)} is outside [0, {self.n_codes}) for factors {self.factors}")
+        strides = np.asarray(self.strides, dtype=np.int64)
+        factors = np.asarray(self.factors, dtype=np.int64)
+        return (y[:, None] // strides[None, :]) % factors[None, :]
+
+    def decode(self, codes) -> np.ndarray:
+        """Local labels -> global labels (inverse of :meth:`encode`).
+
+        Parameters
+        ----------
+        codes : array-like of int, shape (n, H)
+
+        Returns
+        -------
+        y : ndarray of int64, shape (n,)
+        """
+        codes = self._as_labels(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.n_heads:
+            raise ValueError(f"decode expects shape (n, {self.n_heads}), got {codes.shape}")
+        factors = np.asarray(self.factors, dtype=np.int64)
+        if codes.size and ((codes < 0).any() or (codes >= factors[None, :]).any()):
+            raise ValueError(f"local labels must lie in [0, C_h) for factors {self.factors}")
+        return codes @ np.asarray(self.strides, dtype=np.int64)
+
+
+def _search_factors(n: int, n_heads: int, m: int) -> tuple[int, ...]:
+    """Non-increasing factors <= m with the least product >= n (then most balanced)."""
+    best: tuple[int, int, tuple[int, ...]] | None = None
+
+    def rec(prefix: list[int], prod: int, cap: int) -> None:
+        nonlocal best
+        left = n_heads - len(prefix)
+        if left == 1:
+            last = max(1, -(-n // prod))
+            if last > cap:
+                return
+            cand = tuple(prefix + [last])
+            key = (prod * last, max(cand) - min(cand), cand)
+            if best is None or key[:2] < best[:2]:
+                best = key
+            return
+        for f in range(cap, 0, -1):
+            if prod * f * cap ** (left - 1) < n:  # cannot reach n any more
+                break
+            if best is not None and prod * f > best[0]:
+                continue
+            rec(prefix + [f], prod * f, f)
+
+    rec([], 1, m)
+    assert best is not None
+    return best[2]

@@ -1,0 +1,148 @@
+"""Exact top-k and log-probabilities over the Kronecker product of head softmaxes.
+
+Torch reference implementation. Codes follow :class:`skmhe.LabelCodec`: head 0
+is the most significant digit, so code ``c`` has prefix ``c // strides[h]``
+over heads ``0..h``. Codes ``>= n_classes`` are padding and never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ._checks import check_factors, check_k, check_logits, check_n_classes
+from ._heads import head_log_softmax
+
+
+def _strides(factors: tuple[int, ...]) -> list[int]:
+    strides = [1] * len(factors)
+    for h in range(len(factors) - 2, -1, -1):
+        strides[h] = strides[h + 1] * factors[h + 1]
+    return strides
+
+
+def _select(values: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` per row by value (descending), ties to the smaller code.
+
+    ``codes`` must be ascending along each row; a stable descending sort then
+    keeps the smaller code first among equal values.
+    """
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+    return values.gather(1, order), codes.gather(1, order)
+
+
+def kronecker_topk(
+    logits: torch.Tensor,
+    factors: Sequence[int],
+    k: int,
+    n_classes: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k codes of the joint multi-head log-probability.
+
+    The joint score of code ``y`` is ``sum_h log_softmax(logits_h)[y_h]``,
+    the log-probability of the Kronecker product of the heads' softmaxes.
+    The product space is never materialised: heads are merged one at a time,
+    keeping the best ``k + H - 1 - h`` prefixes after head ``h`` (one spare
+    per remaining head covers the single prefix whose completions are
+    partly padding), so memory is ``O(n * (k + H) * max C_h)``.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (n, sum(factors))
+        Concatenated head logits.
+    factors : sequence of int
+        Head sizes.
+    k : int
+        Number of codes to return, ``1 <= k <= n_classes``.
+    n_classes : int, optional
+        Only codes ``< n_classes`` are candidates. Defaults to
+        ``prod(factors)``.
+
+    Returns
+    -------
+    values : Tensor of shape (n, k)
+        Joint log-probabilities (not renormalised over the valid codes),
+        sorted descending; float64 for float64 logits, float32 otherwise.
+    indices : Tensor of int64, shape (n, k)
+        The codes; among equal values the smaller code comes first.
+    """
+    factors = check_factors(factors)
+    check_logits(logits, factors)
+    n_classes = check_n_classes(n_classes, factors)
+    k = check_k(k, n_classes)
+    logp = head_log_softmax(logits, factors)
+    strides = _strides(factors)
+    n_heads, device = len(factors), logits.device
+
+    # level 0: prefixes are head-0 labels; those >= limit have no valid completion
+    limit = -(-n_classes // strides[0])
+    values = logp[0][:, :limit]
+    codes = torch.arange(limit, device=device).expand(values.shape[0], limit)
+    values, codes = _select(values, codes, min(k + n_heads - 1, limit))
+    for h in range(1, n_heads):
+        c_h = factors[h]
+        limit = -(-n_classes // strides[h])
+        codes, order = torch.sort(codes, dim=1)  # ascending prefixes -> ascending candidates
+        values = values.gather(1, order)
+        cand_values = (values[:, :, None] + logp[h][:, None, :]).flatten(1)
+        cand_codes = (codes[:, :, None] * c_h + torch.arange(c_h, device=device)).flatten(1)
+        cand_values = cand_values.masked_fill(cand_codes >= limit, float("-inf"))
+        values, codes = _select(cand_values, cand_codes, min(k + n_heads - 1 - h, limit))
+    return values[:, :k], codes[:, :k]
+
+
+def kronecker_log_mass(
+    logits: torch.Tensor, factors: Sequence[int], n_classes: int | None = None
+) -> torch.Tensor:
+    """Log of the joint probability mass on the valid codes ``< n_classes``.
+
+    Computed digit by digit in ``O(n * sum(factors))``:
+    ``P(c < N) = sum_h prod_{j<h} p_j(N_j) * sum_{a < N_h} p_h(a)`` where
+    ``N_h`` are the digits of ``N = n_classes``. Subtract it from
+    :func:`kronecker_topk` values to renormalise them over the valid codes.
+
+    Returns
+    -------
+    log_mass : Tensor of shape (n,)
+        Zero when ``n_classes == prod(factors)``.
+    """
+    factors = check_factors(factors)
+    check_logits(logits, factors)
+    n_classes = check_n_classes(n_classes, factors)
+    logp = head_log_softmax(logits, factors)
+    n = logits.shape[0]
+    if n_classes == _strides(factors)[0] * factors[0]:
+        return logp[0].new_zeros(n)
+    digits = [(n_classes // s) % c for s, c in zip(_strides(factors), factors)]
+    terms, prefix = [], logp[0].new_zeros(n)
+    for h, d in enumerate(digits):
+        if d > 0:
+            terms.append(prefix + torch.logsumexp(logp[h][:, :d], dim=1))
+        prefix = prefix + logp[h][:, d]
+    return torch.logsumexp(torch.stack(terms, dim=1), dim=1)
+
+
+def kronecker_log_proba(
+    logits: torch.Tensor, factors: Sequence[int], n_classes: int | None = None
+) -> torch.Tensor:
+    """Dense log-probabilities over the valid codes.
+
+    Equals ``log_softmax`` of the outer-sum logits ``D`` restricted to codes
+    ``< n_classes``. Materialises ``(n, prod(factors))``: meant for small
+    label spaces and tests; use :func:`kronecker_topk` for large ones.
+
+    Returns
+    -------
+    log_proba : Tensor of shape (n, n_classes)
+        Rows are log-probabilities that sum (in probability) to one.
+    """
+    factors = check_factors(factors)
+    check_logits(logits, factors)
+    n_classes = check_n_classes(n_classes, factors)
+    logp = head_log_softmax(logits, factors)
+    joint = logp[0]
+    for part in logp[1:]:
+        joint = (joint[:, :, None] + part[:, None, :]).flatten(1)
+    joint = joint[:, :n_classes]
+    return joint - torch.logsumexp(joint, dim=1, keepdim=True)
