@@ -1,0 +1,218 @@
+"""Code shared by the skmhe estimators: devices, RNG, input checks, training, batching."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ._batching import iter_slices, rows_to_batch
+from ._callbacks import History, NoImprovementStopping
+from ._training import Trainer, make_optimizer
+
+# elements per intermediate inference buffer (~64 MB of float32)
+_INFERENCE_ELEMENTS = 2**24
+
+COMMON_PARAMETER_CONSTRAINTS: dict = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+    "proba_memory_limit": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def hidden_sizes(hidden_layer_sizes) -> tuple[int, ...]:
+    """Normalise ``hidden_layer_sizes`` (int or sequence) to a tuple of positive ints."""
+    if isinstance(hidden_layer_sizes, (Integral, np.integer)):
+        sizes = (int(hidden_layer_sizes),)
+    else:
+        sizes = tuple(hidden_layer_sizes)
+    if not all(isinstance(s, (Integral, np.integer)) and s > 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive ints, got {hidden_layer_sizes!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other values as given."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    return dev
+
+
+def check_X(estimator, X, *, reset: bool, y=None):
+    """sklearn validation of ``X`` (and ``y``): finite, 2-D, numeric; CSR stays sparse.
+
+    Returns float32 ``X`` (ndarray or CSR) and ``y`` when given. Raises
+    ValueError/TypeError before any torch work.
+    """
+    kwargs = dict(accept_sparse="csr", dtype=(np.float32, np.float64), reset=reset)
+    if y is None:
+        X = validate_data(estimator, X, **kwargs)
+    else:
+        X, y = validate_data(estimator, X, y, **kwargs)
+    if sp.issparse(X):
+        X = X.astype(np.float32) if X.dtype != np.float32 else X
+        X.sort_indices()
+    else:
+        X = np.asarray(X, dtype=np.float32)
+    return X if y is None else (X, y)
+
+
+class MHEBase:
+    """Mixin holding what every skmhe estimator shares.
+
+    Subclasses provide ``_make_network(n_features, generator)``,
+    ``_targets(y_index)`` (training targets for the head's loss) and
+    ``_validation_score(X, y_index)``.
+    """
+
+    # -- configuration -------------------------------------------------
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return max(1, min(256, n_samples))
+        return max(1, min(int(self.batch_size), n_samples))
+
+    def _draw_seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.network_.parameters()).device
+
+    # -- training ------------------------------------------------------
+    def _initialise(self, n_features: int) -> None:
+        """Fresh network, optimizer state and history."""
+        self.seed_ = self._draw_seed()
+        generator = torch.Generator().manual_seed(self.seed_)
+        self.network_ = self._make_network(n_features, generator).to(resolve_device(self.device))
+        self._optimizer = None
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_loss_ = np.inf if not self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _train(self, X, y_index: np.ndarray, *, incremental: bool) -> None:
+        """Run the training loop: ``max_iter`` epochs for fit, one for partial_fit."""
+        n = X.shape[0]
+        score = None
+        if self.early_stopping and not incremental:
+            X, X_val, y_index, y_val = train_test_split(
+                X, y_index, test_size=self.validation_fraction, random_state=self.seed_ + self.n_iter_
+            )
+            if X_val.shape[0] == 0 or X.shape[0] == 0:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves an empty "
+                    f"training or validation set for {n} samples"
+                )
+            score = lambda: self._validation_score(X_val, y_val)  # noqa: E731
+        batch_size = self._batch_size(X.shape[0])
+        if self._optimizer is None:
+            self._optimizer = make_optimizer(
+                self.network_, self.learning_rate_init, self.alpha, batch_size
+            )
+        trainer = Trainer(
+            network=self.network_,
+            optimizer=self._optimizer,
+            device=self._device,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            generator=torch.Generator().manual_seed(self.seed_ + self.n_iter_),
+            verbose=bool(self.verbose),
+        )
+        history = History()
+        stopper = None
+        if not incremental:
+            stopper = NoImprovementStopping(
+                "val_score" if score else "loss", self.tol, self.n_iter_no_change
+            )
+        stopped = trainer.fit(
+            X,
+            self._targets(y_index),
+            max_epochs=1 if incremental else self.max_iter,
+            stopper=stopper,
+            history=history,
+            score=score,
+        )
+        self._record(history, n_train=X.shape[0])
+        if not incremental and not stopped:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+    def _record(self, history: History, n_train: int) -> None:
+        losses = history.column("loss")
+        self.loss_curve_.extend(losses)
+        self.n_iter_ += len(losses)
+        self.t_ += len(losses) * n_train
+        if self.early_stopping and self.validation_scores_ is not None:
+            self.validation_scores_.extend(history.column("val_score"))
+            if self.validation_scores_:
+                self.best_validation_score_ = max(self.validation_scores_)
+        if self.best_loss_ is not None and losses:
+            self.best_loss_ = min(self.best_loss_, min(losses))
+
+    # -- inference -----------------------------------------------------
+    def _inference_rows(self, width: int) -> int:
+        return int(max(1, min(8192, _INFERENCE_ELEMENTS // max(1, width))))
+
+    @torch.no_grad()
+    def _logit_batches(self, X, width: int):
+        """Yield ``(row_slice, logits)`` over ``X`` in memory-bounded chunks."""
+        self.network_.eval()
+        device = self._device
+        for rows in iter_slices(X.shape[0], self._inference_rows(width)):
+            yield rows, self.network_(rows_to_batch(X, rows, device))
+
+    # -- persistence -----------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_optimizer"] = None  # Adam moments are not kept across pickling
+        net = state.get("network_")
+        if net is not None and next(net.parameters()).device.type != "cpu":
+            state["network_"] = copy.deepcopy(net).to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        net = self.__dict__.get("network_")
+        if net is not None:
+            wanted = self.__dict__.get("device", "cpu")
+            try:
+                self.network_ = net.to(resolve_device(wanted))
+            except ValueError:  # e.g. trained on CUDA, loaded on a CPU-only machine
+                self.network_ = net.to("cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

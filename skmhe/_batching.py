@@ -1,0 +1,33 @@
+"""Turning rows of a dense array or CSR matrix into torch batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .nn import SparseBatch
+
+
+def rows_to_batch(X, rows: np.ndarray | slice, device: torch.device):
+    """Rows of ``X`` (ndarray or CSR) as a float32 tensor or :class:`SparseBatch`.
+
+    Only the selected rows are copied; a CSR matrix is never densified.
+    """
+    part = X[rows]
+    if sp.issparse(part):
+        part = part.tocsr()
+        batch = SparseBatch(
+            torch.from_numpy(part.indices.astype(np.int64)),
+            torch.from_numpy(part.indptr[:-1].astype(np.int64)),
+            torch.from_numpy(np.asarray(part.data, dtype=np.float32)),
+        )
+        return batch.to(device) if device.type != "cpu" else batch
+    tensor = torch.from_numpy(np.array(part, dtype=np.float32, order="C", copy=True))
+    return tensor.to(device, non_blocking=True) if device.type != "cpu" else tensor
+
+
+def iter_slices(n: int, batch_size: int):
+    """Consecutive ``slice`` objects of at most ``batch_size`` rows covering ``range(n)``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))

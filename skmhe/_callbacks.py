@@ -1,0 +1,81 @@
+"""Epoch history and stopping criteria, kept apart from the model (as in skorch)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from torch import nn
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run.
+
+    Attributes
+    ----------
+    epochs : list of dict
+        One dict per epoch with at least ``"loss"`` and, when a validation
+        set is used, ``"val_score"``.
+    """
+
+    epochs: list[dict] = field(default_factory=list)
+
+    def record(self, **values) -> None:
+        """Append one epoch's values."""
+        self.epochs.append(dict(values))
+
+    def column(self, key: str) -> list:
+        """All recorded values of ``key``, in epoch order."""
+        return [e[key] for e in self.epochs if key in e]
+
+
+@dataclass
+class NoImprovementStopping:
+    """Stop after ``patience`` consecutive epochs without a ``tol`` improvement.
+
+    The same rule as scikit-learn's MLP: on the training loss (minimised)
+    when no validation set is used, otherwise on the validation score
+    (maximised), in which case the best parameters are kept and restored.
+
+    Parameters
+    ----------
+    monitor : {"loss", "val_score"}
+        Which history column to watch.
+    tol : float
+        Minimal improvement.
+    patience : int
+        Number of epochs without improvement tolerated (``n_iter_no_change``).
+    """
+
+    monitor: str
+    tol: float
+    patience: int
+    best: float = field(init=False)
+    no_improvement: int = field(init=False, default=0)
+    best_state: dict | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.best = float("inf") if self.monitor == "loss" else -float("inf")
+
+    def _sign(self) -> float:
+        return 1.0 if self.monitor == "loss" else -1.0
+
+    def on_epoch_end(self, history: History, module: nn.Module) -> bool:
+        """Update the counters from the last epoch; return True to stop."""
+        value = history.epochs[-1][self.monitor] * self._sign()
+        best = self.best * self._sign()
+        if value > best - self.tol:
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        if value < best:
+            self.best = value * self._sign()
+            if self.monitor == "val_score":
+                self.best_state = copy.deepcopy(module.state_dict())
+        return self.no_improvement > self.patience
+
+    def on_train_end(self, module: nn.Module) -> None:
+        """Restore the best parameters seen (validation monitoring only)."""
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)

@@ -1,0 +1,415 @@
+"""MHEClassifier: single-label extreme classification with a Multi-Head Product output."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from .codec import LabelCodec
+from .nn import MHENetwork, MLPBackbone, ProductHead, init_gain
+from .ops import kronecker_log_mass, kronecker_log_proba
+
+
+class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
+    """Multi-layer perceptron with a Multi-Head Product (MHP) output layer.
+
+    A label among ``C`` classes is written in mixed radix over ``H`` factors
+    ``(C_1, ..., C_H)`` with ``prod(C_h) >= C``. The network outputs ``H``
+    short logit vectors (``sum(C_h)`` numbers instead of ``C``), is trained
+    with one softmax cross-entropy per head, and models the full label
+    distribution as the Kronecker product of the heads' softmaxes
+    (Liang et al., "Multi-Head Encoding for Extreme Label Classification",
+    TPAMI 2024). Prediction and top-k are exact over the product space
+    without materialising it; codes ``>= C`` are never predicted.
+
+    With ``factors=(n_classes,)`` the model is exactly a dense softmax MLP,
+    the baseline every comparison uses.
+
+    Parameters
+    ----------
+    factors : tuple of int, default=None
+        Head sizes. ``None`` picks balanced factors for ``n_heads`` heads with
+        the least padding (:meth:`LabelCodec.for_n_classes`). Their product
+        must be at least the number of classes.
+    n_heads : int, default=2
+        Number of heads when ``factors`` is None.
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(256,)
+        Width of each hidden layer of the backbone. ``()`` makes the model
+        linear in the features.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Hidden-layer activation.
+    alpha : float, default=1e-4
+        L2 penalty on the weights, scaled by the batch size as in
+        :class:`~sklearn.neural_network.MLPClassifier`.
+    batch_size : int or "auto", default="auto"
+        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, shuffling and validation split. An int
+        makes CPU training reproducible; the global torch and numpy RNGs
+        are never touched.
+    tol : float, default=1e-4
+        Minimal improvement of the training loss (or validation accuracy
+        with ``early_stopping``) over ``n_iter_no_change`` epochs.
+    verbose : bool, default=False
+        Print the loss after every epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit's network.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (not stratified, which
+        extreme label spaces rarely allow), stop when its accuracy stalls, and
+        keep the best network.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without a ``tol`` improvement before stopping.
+    device : str or torch.device, default="auto"
+        ``"auto"`` trains on CUDA when available, else on the CPU.
+    proba_memory_limit : int, default=4 * 2**30
+        Bytes that :meth:`predict_proba` (and the other dense-output methods)
+        may allocate for their ``(n_samples, n_classes)`` float64 result;
+        above it they raise and point to :meth:`predict_topk`.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    codec_ : LabelCodec
+        The mixed-radix code of the class indices.
+    network_ : torch.nn.Module
+        The trained network (backbone and product head).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when X has string feature names.
+    n_iter_ : int
+        Number of epochs run.
+    t_ : int
+        Number of training samples seen.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch (early stopping only).
+    best_validation_score_ : float or None
+        Best validation accuracy (early stopping only).
+    seed_ : int
+        Torch seed drawn from ``random_state`` for this fit.
+
+    See Also
+    --------
+    LabelCodec : the mixed-radix code.
+    skmhe.ops.kronecker_topk : exact top-k over the product space.
+
+    Examples
+    --------
+    >>> from skmhe import MHEClassifier
+    >>> from skmhe.datasets import make_extreme_classification
+    >>> X, y = make_extreme_classification(n_samples=2000, n_classes=100, random_state=0)
+    >>> clf = MHEClassifier(max_iter=20, random_state=0).fit(X, y)
+    >>> clf.codec_.factors
+    (10, 10)
+    >>> labels, proba = clf.predict_topk(X[:3], k=5)
+    >>> labels.shape
+    (3, 5)
+    """
+
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "factors": ["array-like", None],
+        "n_heads": [Integral],
+    }
+
+    def __init__(
+        self,
+        factors=None,
+        n_heads=2,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        *,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        device="auto",
+        proba_memory_limit=4 * 2**30,
+    ):
+        self.factors = factors
+        self.n_heads = n_heads
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.proba_memory_limit = proba_memory_limit
+
+    # -- pieces used by MHEBase ---------------------------------------------
+    def _make_codec(self, n_classes: int) -> LabelCodec:
+        if self.factors is None:
+            if self.n_heads < 1:
+                raise ValueError(f"n_heads must be >= 1, got {self.n_heads}")
+            return LabelCodec.for_n_classes(n_classes, self.n_heads)
+        codec = LabelCodec(self.factors)
+        if codec.n_codes < n_classes:
+            raise ValueError(
+                f"factors {codec.factors} give {codec.n_codes} codes, fewer than the "
+                f"{n_classes} classes in y"
+            )
+        return codec
+
+    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
+        sizes = hidden_sizes(self.hidden_layer_sizes)
+        backbone = MLPBackbone(n_features, sizes, self.activation, generator=generator)
+        head = ProductHead(
+            backbone.out_features,
+            self.codec_.factors,
+            init_gain=init_gain(self.activation),
+            generator=generator,
+        )
+        return MHENetwork(backbone, head)
+
+    def _targets(self, y_index: np.ndarray) -> np.ndarray:
+        return self.codec_.encode(y_index)
+
+    def _validation_score(self, X, y_index: np.ndarray) -> float:
+        return float(np.mean(self._topk_indices(X, 1)[0][:, 0] == y_index))
+
+    # -- label handling -------------------------------------------------------
+    def _check_y(self, y) -> np.ndarray:
+        check_classification_targets(y)
+        return np.asarray(y)
+
+    def _index_of(self, y: np.ndarray) -> np.ndarray:
+        """Positions of ``y`` in ``classes_``; ValueError for unseen labels."""
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        unseen = self.classes_[idx] != y
+        if np.any(unseen):
+            raise ValueError(
+                f"y contains labels not seen in classes_: {np.unique(y[unseen])[:10].tolist()}"
+            )
+        return idx.astype(np.int64)
+
+    def _start(self, X, classes: np.ndarray) -> None:
+        self.classes_ = classes
+        self.codec_ = self._make_codec(len(classes))
+        self._initialise(X.shape[1])
+
+    # -- public API -------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Dense array, pandas DataFrame or scipy sparse matrix (CSR is used
+            row by row, never densified whole).
+        y : array-like of shape (n_samples,)
+            Class labels of any type (ints, strings, ...).
+
+        Returns
+        -------
+        self : MHEClassifier
+        """
+        continuing = self.warm_start and hasattr(self, "network_")
+        X, y = check_X(self, X, y=y, reset=not continuing)
+        y = self._check_y(y)
+        if continuing:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit; new labels: {unseen[:10].tolist()}"
+                )
+        else:
+            self._start(X, np.unique(y))
+        self._train(X, self._index_of(y), incremental=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch over ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All classes that will ever appear; required on the first call,
+            ignored (but checked) afterwards.
+
+        Returns
+        -------
+        self : MHEClassifier
+        """
+        first = not hasattr(self, "network_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = check_X(self, X, y=y, reset=first)
+        y = self._check_y(y)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"`classes={classes.tolist()[:10]}` is not the same as on the first call "
+                    f"to partial_fit, was: {self.classes_.tolist()[:10]}"
+                )
+        if first:
+            self._start(X, classes)
+        self._train(X, self._index_of(y), incremental=True)
+        return self
+
+    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Class indices and renormalised probabilities of the top-k classes."""
+        n_classes, codec = len(self.classes_), self.codec_
+        width = max(sum(codec.factors), max(codec.factors) * (k + codec.n_heads))
+        labels = np.empty((X.shape[0], k), dtype=np.int64)
+        proba = np.empty((X.shape[0], k), dtype=np.float64)
+        for rows, logits in self._logit_batches(X, width):
+            logits = logits.double()
+            values, codes = self.network_.head.topk(logits, k, n_classes)
+            values = values - kronecker_log_mass(logits, codec.factors, n_classes)[:, None]
+            labels[rows] = codes.cpu().numpy()
+            proba[rows] = values.exp().cpu().numpy()
+        return labels, proba
+
+    def _check_predict(self, X):
+        check_is_fitted(self)
+        return check_X(self, X, reset=False)
+
+    def predict_topk(self, X, k=5):
+        """The ``k`` most probable classes of each sample, best first.
+
+        Exact over the product space, at a cost of
+        ``O(n * (k + H) * max(factors))`` instead of ``O(n * n_classes)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        k : int, default=5
+            ``1 <= k <= n_classes``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, k)
+            Drawn from ``classes_``; ties go to the earlier class.
+        proba : ndarray of float64, shape (n_samples, k)
+            Their probabilities (the same values as :meth:`predict_proba`).
+        """
+        X = self._check_predict(X)
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
+            raise TypeError(f"k must be an int, got {k!r}")
+        if not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
+        idx, proba = self._topk_indices(X, int(k))
+        return self.classes_[idx], proba
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        X = self._check_predict(X)
+        return self.classes_[self._topk_indices(X, 1)[0][:, 0]]
+
+    def predict_log_proba(self, X):
+        """Log-probability of every class (rows log-sum-exp to zero).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of float64, shape (n_samples, n_classes)
+
+        Raises
+        ------
+        ValueError
+            When the result would exceed ``proba_memory_limit`` bytes.
+        """
+        X = self._check_predict(X)
+        n_classes = len(self.classes_)
+        needed = X.shape[0] * n_classes * 8
+        if needed > self.proba_memory_limit:
+            raise ValueError(
+                f"a dense ({X.shape[0]}, {n_classes}) probability matrix needs {needed / 2**30:.2f} "
+                f"GiB, above proba_memory_limit={self.proba_memory_limit} bytes; use "
+                "predict_topk(X, k) for the top classes, or raise proba_memory_limit"
+            )
+        out = np.empty((X.shape[0], n_classes), dtype=np.float64)
+        for rows, logits in self._logit_batches(X, self.codec_.n_codes):
+            out[rows] = kronecker_log_proba(logits.double(), self.codec_.factors, n_classes).cpu().numpy()
+        return out
+
+    def predict_proba(self, X):
+        """Probability of every class (rows sum to one).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of float64, shape (n_samples, n_classes)
+
+        Raises
+        ------
+        ValueError
+            When the result would exceed ``proba_memory_limit`` bytes; use
+            :meth:`predict_topk` then.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def decision_function(self, X):
+        """Class scores: log-probabilities, or their log-odds for two classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
+        """
+        log_proba = self.predict_log_proba(X)
+        if log_proba.shape[1] == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba

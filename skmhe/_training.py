@@ -1,0 +1,111 @@
+"""The training loop shared by every estimator and method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._batching import rows_to_batch
+from ._callbacks import History, NoImprovementStopping
+
+
+def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch_size: int):
+    """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases."""
+    decay, no_decay = [], []
+    for name, param in network.named_parameters():
+        (no_decay if name.endswith("bias") else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": alpha / batch_size},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.Adam(groups, lr=learning_rate)
+
+
+@dataclass
+class Trainer:
+    """Minibatch training of an :class:`~skmhe.nn.MHENetwork`.
+
+    Parameters
+    ----------
+    network : nn.Module
+        Has ``forward`` to head logits and ``head.loss(logits, targets)``.
+    optimizer : torch.optim.Optimizer
+    device : torch.device
+    batch_size : int
+    shuffle : bool
+        Draw a new permutation of the rows each epoch.
+    generator : torch.Generator
+        Source of the permutations (CPU generator; global RNG untouched).
+    verbose : bool
+        Print the loss (and validation score) after each epoch.
+    """
+
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    batch_size: int
+    shuffle: bool
+    generator: torch.Generator
+    verbose: bool = False
+
+    def train_epoch(self, X, targets: torch.Tensor) -> float:
+        """One pass over ``X``; returns the mean training loss per row."""
+        n = targets.shape[0]
+        order = (
+            torch.randperm(n, generator=self.generator).numpy()
+            if self.shuffle
+            else np.arange(n)
+        )
+        self.network.train()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for start in range(0, n, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = rows_to_batch(X, rows, self.device)
+            batch_targets = targets[torch.from_numpy(rows)].to(self.device, non_blocking=True)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.network.head.loss(self.network(batch), batch_targets)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach().double() * len(rows)
+        return float(total.item()) / n
+
+    def fit(
+        self,
+        X,
+        targets: np.ndarray,
+        *,
+        max_epochs: int,
+        stopper: NoImprovementStopping | None,
+        history: History,
+        score: Callable[[], float] | None = None,
+    ) -> bool:
+        """Train up to ``max_epochs`` epochs; returns True when the stopper fired.
+
+        ``score`` (validation accuracy) is evaluated after every epoch when given.
+        """
+        targets_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64))
+        stopped = False
+        for _ in range(max_epochs):
+            loss = self.train_epoch(X, targets_t)
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss} at epoch {len(history.epochs) + 1}; "
+                    "lower learning_rate_init or scale the features"
+                )
+            record = {"loss": loss}
+            if score is not None:
+                record["val_score"] = score()
+            history.record(**record)
+            if self.verbose:
+                extra = f", validation score = {record['val_score']:.6f}" if score else ""
+                print(f"Iteration {len(history.epochs)}, loss = {loss:.8f}{extra}", flush=True)
+            if stopper is not None and stopper.on_epoch_end(history, self.network):
+                stopped = True
+                break
+        if stopper is not None:
+            stopper.on_train_end(self.network)
+        return stopped

@@ -1,0 +1,87 @@
+"""A linear layer that takes dense rows or a CSR batch (sparse-aware first layer)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SparseBatch(NamedTuple):
+    """Rows of a CSR matrix as the three flat tensors ``embedding_bag`` takes.
+
+    Attributes
+    ----------
+    indices : Tensor of int64, shape (nnz,)
+        Column of each stored value.
+    offsets : Tensor of int64, shape (n_rows,)
+        Start of each row in ``indices`` (``indptr[:-1]``).
+    values : Tensor of float32, shape (nnz,)
+        The stored values.
+    """
+
+    indices: torch.Tensor
+    offsets: torch.Tensor
+    values: torch.Tensor
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows in the batch."""
+        return int(self.offsets.shape[0])
+
+    def to(self, device: torch.device | str) -> "SparseBatch":
+        """Move all three tensors to ``device``."""
+        return SparseBatch(*(t.to(device, non_blocking=True) for t in self))
+
+
+Batch = torch.Tensor | SparseBatch
+
+
+class SparseLinear(nn.Module):
+    """``y = x @ W + b`` for dense ``x`` or a :class:`SparseBatch`.
+
+    The weight is stored as ``(in_features, out_features)`` so a sparse batch
+    is a weighted ``embedding_bag`` sum over its non-zero columns: the input
+    matrix is never densified, and a bag-of-words or one-hot input costs
+    ``O(nnz * out_features)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Layer sizes.
+    init_gain : float, default=6.0
+        Glorot-uniform bound ``sqrt(init_gain / (fan_in + fan_out))`` (6 as
+        scikit-learn's MLP uses for every activation but logistic, which uses 2).
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation (global RNG untouched).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init_gain: float = 6.0,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = math.sqrt(init_gain / (in_features + out_features))
+        weight = torch.empty(in_features, out_features).uniform_(-bound, bound, generator=generator)
+        bias = torch.empty(out_features).uniform_(-bound, bound, generator=generator)
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
+
+    def forward(self, x: Batch) -> torch.Tensor:
+        if isinstance(x, SparseBatch):
+            out = F.embedding_bag(
+                x.indices, self.weight, x.offsets, mode="sum", per_sample_weights=x.values
+            )
+            return out + self.bias
+        return torch.addmm(self.bias, x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
