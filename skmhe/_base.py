@@ -66,23 +66,25 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-def check_X(estimator, X, *, reset: bool, y=None):
+def check_X(estimator, X, *, reset: bool, y="no_validation"):
     """sklearn validation of ``X`` (and ``y``): finite, 2-D, numeric; CSR stays sparse.
 
-    Returns float32 ``X`` (ndarray or CSR) and ``y`` when given. Raises
+    Returns float32 ``X`` (ndarray or CSR), and ``y`` unless it is left at
+    ``"no_validation"``. Raises
     ValueError/TypeError before any torch work.
     """
     kwargs = dict(accept_sparse="csr", dtype=(np.float32, np.float64), reset=reset)
-    if y is None:
+    no_y = isinstance(y, str) and y == "no_validation"
+    if no_y:
         X = validate_data(estimator, X, **kwargs)
-    else:
+    else:  # y=None here raises sklearn's "requires y to be passed" error
         X, y = validate_data(estimator, X, y, **kwargs)
     if sp.issparse(X):
         X = X.astype(np.float32) if X.dtype != np.float32 else X
         X.sort_indices()
     else:
         X = np.asarray(X, dtype=np.float32)
-    return X if y is None else (X, y)
+    return X if no_y else (X, y)
 
 
 class MHEBase:
