@@ -227,3 +227,15 @@ def test_bad_parameters_raise(blobs):
         if torch.cuda.is_available():
             raise ValueError("device check only meaningful without CUDA")
         small(device="cuda").fit(X, y)
+
+
+def test_log_likelihood_matches_predict_proba(blobs):
+    X, y = blobs
+    clf = small(factors=(4, 4, 2), max_iter=5).fit(X, y)
+    proba = clf.predict_proba(X)
+    ll = clf.log_likelihood(X, y)
+    np.testing.assert_allclose(ll, np.log(proba[np.arange(len(y)), y]), rtol=1e-9)
+    ll_unseen = clf.log_likelihood(X[:2], np.array([0, 1000]))
+    assert np.isfinite(ll_unseen[0]) and ll_unseen[1] == -np.inf
+    with pytest.raises(ValueError, match="shape"):
+        clf.log_likelihood(X, y[:-1])

@@ -1,0 +1,87 @@
+"""Helpers shared by the benchmark scripts: measurement in a child process, tables, machine info."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing as mp
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process, MiB (Linux)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # pragma: no cover - non-Linux
+        return float("nan")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(fn, args, queue):
+    try:
+        queue.put(("ok", fn(*args)))
+    except BaseException as exc:  # report, do not hang the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_isolated(fn: Callable, *args) -> dict:
+    """Run ``fn(*args)`` in a fresh spawned process so its peak memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != "ok":
+        return {"error": value}
+    return value
+
+
+class Timer:
+    """Context manager measuring wall-clock seconds."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def machine_info() -> dict:
+    """Machine, versions and date for result files."""
+    import numpy
+    import sklearn
+    import torch
+
+    return {
+        "date": _dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """Rows as a markdown table; ``columns`` holds (key, header, format)."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    sep = "| " + " | ".join("---" for _ in columns) + " |"
+    body = []
+    for row in rows:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            cells.append("n/a" if value is None else (fmt.format(value) if fmt else str(value)))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, sep, *body])
