@@ -39,9 +39,13 @@ def load_data(args):
     if args.data:
         from skmhe.datasets import load_ptb
 
-        bunch = load_ptb(args.data, context=args.context, max_samples=args.max_samples)
-        desc = f"PTB next-word ({args.data}), context {args.context}, {len(bunch.vocabulary)} classes"
-        return bunch.X_train, bunch.y_train, bunch.X_test, bunch.y_test, desc
+        bunch = load_ptb(args.data, context=args.context)
+        cap = args.max_samples or bunch.X_train.shape[0]
+        desc = (
+            f"PTB next-word ({args.data}), context {args.context}, {len(bunch.vocabulary)} classes, "
+            f"{min(cap, bunch.X_train.shape[0])} training tokens"
+        )
+        return bunch.X_train[:cap], bunch.y_train[:cap], bunch.X_test, bunch.y_test, desc
     from sklearn.model_selection import train_test_split
 
     from skmhe.datasets import make_extreme_classification

@@ -1,0 +1,17 @@
+"""Data sets for extreme label classification.
+
+- :func:`make_extreme_classification`: synthetic many-class data with planted structure
+  (dense Gaussian prototypes, or sparse TF-IDF-like bags of class keywords).
+- :func:`load_digit_pairs`: a real 100-class task from scikit-learn's bundled digits.
+- :func:`load_ptb`: Penn Treebank next-word prediction (10,000 classes) from the shared data folder.
+- :func:`find_shared_data`: locate a folder of ``../shared/data``.
+
+Only NumPy, SciPy and scikit-learn are used here.
+"""
+
+from ._digits import load_digit_pairs
+from ._ptb import load_ptb
+from ._shared_data import find_shared_data
+from ._synthetic import make_extreme_classification
+
+__all__ = ["find_shared_data", "load_digit_pairs", "load_ptb", "make_extreme_classification"]
