@@ -197,7 +197,7 @@ class MHEBase:
 
     # -- persistence -----------------------------------------------------
     def __getstate__(self):
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_optimizer"] = None  # Adam moments are not kept across pickling
         net = state.get("network_")
         if net is not None and next(net.parameters()).device.type != "cpu":
@@ -205,14 +205,13 @@ class MHEBase:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        net = self.__dict__.get("network_")
+        net = state.get("network_")
         if net is not None:
-            wanted = self.__dict__.get("device", "cpu")
             try:
-                self.network_ = net.to(resolve_device(wanted))
+                state["network_"] = net.to(resolve_device(state.get("device", "cpu")))
             except ValueError:  # e.g. trained on CUDA, loaded on a CPU-only machine
-                self.network_ = net.to("cpu")
+                state["network_"] = net.to("cpu")
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -239,3 +239,28 @@ def test_log_likelihood_matches_predict_proba(blobs):
     assert np.isfinite(ll_unseen[0]) and ll_unseen[1] == -np.inf
     with pytest.raises(ValueError, match="shape"):
         clf.log_likelihood(X, y[:-1])
+
+
+def test_model_saved_for_cuda_loads_on_a_cpu_only_machine(blobs, monkeypatch):
+    X, y = blobs
+    clf = small(max_iter=2).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.device = "cuda"  # as if it had been trained on a GPU
+    payload = pickle.dumps(clf)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = pickle.loads(payload)
+    assert next(restored.network_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+
+
+def test_demo_quick_runs(tmp_path):
+    from benchmarks import demo
+
+    out = tmp_path / "demo.json"
+    assert demo.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    import json
+
+    rows = json.loads(out.read_text())["results"]
+    assert [r["model"].split()[0] for r in rows] == ["MHE", "dense"]
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["output_params"] > 0 for r in rows)
+    assert rows[0]["output_params"] < rows[1]["output_params"]
