@@ -300,9 +300,11 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         labels = np.empty((X.shape[0], k), dtype=np.int64)
         proba = np.empty((X.shape[0], k), dtype=np.float64)
         for rows, logits in self._logit_batches(X, width):
-            logits = logits.double()
+            if logits.device.type == "cpu":  # float64 is cheap here; CUDA keeps the kernel's float32
+                logits = logits.double()
             values, codes = self.network_.head.topk(logits, k, n_classes)
-            values = values - kronecker_log_mass(logits, codec.factors, n_classes)[:, None]
+            log_mass = kronecker_log_mass(logits.double(), codec.factors, n_classes)
+            values = values.double() - log_mass[:, None]
             labels[rows] = codes.cpu().numpy()
             proba[rows] = values.exp().cpu().numpy()
         return labels, proba

@@ -1,4 +1,4 @@
-"""Multi-head softmax cross-entropy (torch reference implementation)."""
+"""Multi-head softmax cross-entropy: torch reference path and fused Triton kernel."""
 
 from __future__ import annotations
 
@@ -6,10 +6,57 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from ._checks import check_factors, check_logits, check_targets, compute_dtype
+from ._dispatch import kernel_module, select_backend
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+class _FusedMultiHeadCrossEntropy(torch.autograd.Function):
+    """Forward: one kernel launch computes the losses and ``softmax - onehot``.
+
+    The gradient (already scaled by ``1/n`` for the mean) is kept from the
+    forward and, in backward, only multiplied in place by ``grad_output``:
+    nothing is recomputed and no second ``(n, sum(C_h))`` buffer is made.
+    Consequently backward can run once per forward (no ``retain_graph``
+    re-use) and is not differentiable twice.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, targets, factors, reduction):
+        n = logits.shape[0]
+        ce = kernel_module("cross_entropy")
+        loss, grad = ce.fused_cross_entropy(
+            logits,
+            targets,
+            factors,
+            grad_scale=1.0 / n if reduction == "mean" else 1.0,
+            compute_grad=bool(ctx.needs_input_grad[0]),
+        )
+        ctx.reduction = reduction
+        ctx.grad = grad  # consumed (scaled in place) by backward
+        if reduction == "none":
+            return loss.sum(dim=1)
+        total = loss.sum()
+        return total / n if reduction == "mean" else total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            raise RuntimeError(
+                "multi_head_cross_entropy(backend='triton') keeps one gradient buffer per forward "
+                "and scales it in place: backward can run once (no retain_graph re-use); "
+                "use backend='torch' to backpropagate through the same graph twice"
+            )
+        if ctx.reduction == "none":
+            grad.mul_(grad_output[:, None])
+        else:
+            grad.mul_(grad_output)
+        return grad, None, None, None
 
 
 def multi_head_cross_entropy(
@@ -17,6 +64,7 @@ def multi_head_cross_entropy(
     targets: torch.Tensor,
     factors: Sequence[int],
     reduction: str = "mean",
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Sum over heads of each head's softmax cross-entropy.
 
@@ -37,6 +85,12 @@ def multi_head_cross_entropy(
         Head sizes ``(C_1, ..., C_H)``.
     reduction : {"mean", "sum", "none"}, default="mean"
         ``"none"`` returns the per-row loss of shape ``(n,)``.
+    backend : {"auto", "triton", "torch"}, default="auto"
+        ``"auto"``: the fused Triton kernel for CUDA tensors (float32,
+        bfloat16, float16) when triton imports, the torch path otherwise.
+        ``"triton"``: the kernel (CPU tensors need ``TRITON_INTERPRET=1``);
+        its backward reuses the gradient computed in the forward, so it runs
+        once per forward. ``"torch"``: the reference path below.
 
     Returns
     -------
@@ -49,6 +103,10 @@ def multi_head_cross_entropy(
     check_targets(targets, factors, logits.shape[0])
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if select_backend(backend, logits, op="multi_head_cross_entropy") == "triton" and logits.shape[0]:
+        if targets.device != logits.device:
+            raise ValueError(f"targets are on {targets.device} but logits on {logits.device}")
+        return _FusedMultiHeadCrossEntropy.apply(logits, targets, factors, reduction)
     x = logits.to(compute_dtype(logits))
     n, h = x.shape[0], len(factors)
     t = targets.long()

@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from ._checks import check_factors, check_k, check_logits, check_n_classes
+from ._dispatch import kernel_module, select_backend
 from ._heads import head_log_softmax
+
+#: the Triton top-k packs codes into 32 bits
+_TRITON_MAX_CODES = 2**32 - 1
 
 
 def _strides(factors: tuple[int, ...]) -> list[int]:
@@ -32,11 +37,43 @@ def _select(values: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Te
     return values.gather(1, order), codes.gather(1, order)
 
 
+class _TritonKroneckerTopK(torch.autograd.Function):
+    """The Triton top-k, with the reference path's gradient for the values.
+
+    ``values[i, j] = sum_h log_softmax(logits_h)[i, y_h]`` for the selected
+    codes ``y``, so ``d values / d logits_h = onehot(y_h) - softmax(logits_h)``.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, factors, k, n_classes):
+        values, codes = kernel_module("topk").kronecker_topk(logits, factors, k, n_classes)
+        ctx.mark_non_differentiable(codes)
+        ctx.save_for_backward(logits, codes)
+        ctx.factors = factors
+        return values, codes
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_values, grad_codes):
+        logits, codes = ctx.saved_tensors
+        factors = ctx.factors
+        g = grad_values.to(torch.float32)
+        g_total = g.sum(dim=1, keepdim=True)
+        parts = []
+        for stride, c_h, part in zip(_strides(factors), factors, torch.split(logits, list(factors), dim=1)):
+            digits = torch.div(codes, stride, rounding_mode="floor") % c_h
+            onehot = torch.zeros(part.shape, dtype=torch.float32, device=part.device)
+            onehot.scatter_add_(1, digits, g)
+            parts.append(onehot - torch.softmax(part.to(torch.float32), dim=1) * g_total)
+        return torch.cat(parts, dim=1).to(logits.dtype), None, None, None
+
+
 def kronecker_topk(
     logits: torch.Tensor,
     factors: Sequence[int],
     k: int,
     n_classes: int | None = None,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k codes of the joint multi-head log-probability.
 
@@ -58,6 +95,11 @@ def kronecker_topk(
     n_classes : int, optional
         Only codes ``< n_classes`` are candidates. Defaults to
         ``prod(factors)``.
+    backend : {"auto", "triton", "torch"}, default="auto"
+        ``"auto"``: the Triton kernel (one program per row) for CUDA tensors
+        (float32, bfloat16, float16; ``n_classes < 2**32``) when triton
+        imports, the torch path otherwise. ``"triton"``: the kernel (CPU
+        tensors need ``TRITON_INTERPRET=1``). ``"torch"``: the path below.
 
     Returns
     -------
@@ -71,6 +113,14 @@ def kronecker_topk(
     check_logits(logits, factors)
     n_classes = check_n_classes(n_classes, factors)
     k = check_k(k, n_classes)
+    if select_backend(backend, logits, op="kronecker_topk") == "triton" and logits.shape[0]:
+        if n_classes <= _TRITON_MAX_CODES:
+            return _TritonKroneckerTopK.apply(logits, factors, k, n_classes)
+        if backend == "triton":
+            raise ValueError(
+                f"kronecker_topk(backend='triton') packs codes into 32 bits: n_classes must be "
+                f"<= {_TRITON_MAX_CODES}, got {n_classes}; use backend='torch'"
+            )
     logp = head_log_softmax(logits, factors)
     strides = _strides(factors)
     n_heads, device = len(factors), logits.device
