@@ -127,8 +127,8 @@ def fit_and_score(args, name: str, n_heads: int) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="PTB folder (ptb.train.txt.gz, ...); default: synthetic data")
-    p.add_argument("--n-classes", type=int, default=100_000)
-    p.add_argument("--n-samples", type=int, default=400_000)
+    p.add_argument("--n-classes", type=int, default=20_000)
+    p.add_argument("--n-samples", type=int, default=200_000)
     p.add_argument(
         "--features",
         choices=("sparse", "dense"),
@@ -144,8 +144,8 @@ def parse_args(argv=None):
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
