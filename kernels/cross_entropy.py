@@ -31,7 +31,6 @@ them (deterministically) for the reduction.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
@@ -40,12 +39,12 @@ import triton
 import triton.language as tl
 from triton import knobs
 
+from ._common import KERNEL_DTYPES, check_logits_dtype, head_offsets, needs_int64_columns, on_device
+
 __all__ = ["BUILT_FOR_INTERPRETER", "KERNEL_DTYPES", "fused_cross_entropy", "choose_blocks"]
 
 #: kernels below were decorated in this interpreter mode (see ``skmhe.kernels.load``)
 BUILT_FOR_INTERPRETER = bool(knobs.runtime.interpret)
-
-KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 #: largest column block on a GPU; larger heads loop over blocks
 MAX_BLOCK_C = 4096
@@ -213,11 +212,8 @@ def _multi_head_ce_kernel(
 
 @functools.lru_cache(maxsize=256)
 def _head_table(factors: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    offsets = [0]
-    for c in factors[:-1]:
-        offsets.append(offsets[-1] + c)
     return (
-        torch.tensor(offsets, dtype=torch.int32, device=device),
+        torch.tensor(head_offsets(factors), dtype=torch.int32, device=device),
         torch.tensor(factors, dtype=torch.int32, device=device),
     )
 
@@ -292,7 +288,8 @@ def fused_cross_entropy(
         Use the ``(n * H, C)`` virtual-row layout when all heads are equal.
     col64 : bool, optional
         Force (or forbid) int64 column offsets; by default they are used when
-        ``width * column stride`` could overflow int32.
+        ``width * column stride`` could overflow int32 (of the logits or of
+        ``grad_out``; see ``_common.needs_int64_columns``).
 
     Returns
     -------
@@ -301,8 +298,7 @@ def fused_cross_entropy(
     grad : Tensor or None
         The gradient buffer (``None`` when ``compute_grad`` is False).
     """
-    if logits.dtype not in KERNEL_DTYPES:
-        raise TypeError(f"the Triton kernel takes {KERNEL_DTYPES} logits, got {logits.dtype}")
+    check_logits_dtype(logits)
     n, width = logits.shape
     n_heads = len(factors)
     if width != sum(factors) or targets.shape != (n, n_heads):
@@ -344,9 +340,9 @@ def fused_cross_entropy(
             raise ValueError(f"{name} must be a power of two, got {v}")
     head_off, head_size = _head_table(tuple(factors), device)
     if col64 is None:
-        col64 = (width + bc) * max(abs(logits.stride(1)), abs(stride_g[1]), 1) >= 2**31
+        col64 = needs_int64_columns(width, bc, logits.stride(1), stride_g[1])
     grid = (triton.cdiv(n_virtual, bn),)
-    with _on_device(device):
+    with on_device(device):
         _multi_head_ce_kernel[grid](
             logits,
             targets,
@@ -375,10 +371,3 @@ def fused_cross_entropy(
             num_warps=num_warps,
         )
     return loss_out, grad_out
-
-
-def _on_device(device: torch.device):
-    """Launch on the tensors' GPU, not the current one."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
-
-

@@ -34,7 +34,6 @@ in the reference's order ``((lp_0 + lp_1) + lp_2) + ...``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
@@ -43,12 +42,12 @@ import triton
 import triton.language as tl
 from triton import knobs
 
+from ._common import KERNEL_DTYPES, check_logits_dtype, head_offsets, needs_int64_columns, on_device
+
 __all__ = ["BUILT_FOR_INTERPRETER", "KERNEL_DTYPES", "MAX_CODES", "kronecker_topk", "pair_table"]
 
 #: kernels below were decorated in this interpreter mode (see ``skmhe.kernels.load``)
 BUILT_FOR_INTERPRETER = bool(knobs.runtime.interpret)
-
-KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 #: codes are packed into 32 bits
 MAX_CODES = 2**32 - 1
@@ -270,9 +269,7 @@ def _strides(factors: tuple[int, ...]) -> list[int]:
 def head_table(factors: tuple[int, ...], n_classes: int) -> list[list[int]]:
     """Rows: column offset, size, limit, R and boundary prefix of each head."""
     strides = _strides(factors)
-    offsets = [0]
-    for c in factors[:-1]:
-        offsets.append(offsets[-1] + c)
+    offsets = head_offsets(factors)
     limits = [-(-n_classes // s) for s in strides]
     rs, boundaries = [limits[0]], [-1]
     for h in range(1, len(factors)):
@@ -327,7 +324,8 @@ def kronecker_topk(
         for tests of the multi-block path.
     col64 : bool, optional
         Force (or forbid) int64 column offsets; by default they are used when
-        ``width * column stride`` could overflow int32.
+        ``width * column stride`` of the logits could overflow int32 (see
+        ``_common.needs_int64_columns``).
 
     Returns
     -------
@@ -336,8 +334,7 @@ def kronecker_topk(
     indices : Tensor of int64, shape (n, k)
         The codes; ties go to the smaller code.
     """
-    if logits.dtype not in KERNEL_DTYPES:
-        raise TypeError(f"the Triton kernel takes {KERNEL_DTYPES} logits, got {logits.dtype}")
+    check_logits_dtype(logits)
     factors = tuple(int(c) for c in factors)
     n, width = logits.shape
     if width != sum(factors):
@@ -374,8 +371,8 @@ def kronecker_topk(
         raise ValueError(f"block_c must be a power of two >= {kp}, got {block_c}")
     num_warps = 8 if max(tb, block_c) >= 2048 else 4
     if col64 is None:
-        col64 = (width + block_c) * max(abs(logits.stride(1)), 1) >= 2**31
-    with _on_device(device):
+        col64 = needs_int64_columns(width, block_c, logits.stride(1))
+    with on_device(device):
         _kronecker_topk_kernel[(n,)](
             logits,
             tbl,
@@ -401,8 +398,3 @@ def kronecker_topk(
             num_warps=num_warps,
         )
     return values_out, indices_out
-
-
-def _on_device(device: torch.device):
-    """Launch on the tensors' GPU, not the current one."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()

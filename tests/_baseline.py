@@ -21,6 +21,7 @@ __all__ = [
     "dense_log_proba",
     "dense_cross_entropy",
     "dense_topk",
+    "assert_topk_close",
     "assert_topk_matches",
     "make_logits",
 ]
@@ -52,8 +53,9 @@ def dense_log_proba(logits: torch.Tensor, factors, n_classes: int | None = None)
 def dense_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, factors, reduction: str = "mean"):
     """``F.cross_entropy`` of ``D`` against the global labels ``decode(targets)``."""
     codec = LabelCodec(factors)
-    y = torch.as_tensor(codec.decode(targets.cpu().numpy()), dtype=torch.int64)
-    return F.cross_entropy(dense_logits(logits, factors), y, reduction=reduction)
+    d = dense_logits(logits, factors)
+    y = torch.as_tensor(codec.decode(targets.cpu().numpy()), dtype=torch.int64, device=d.device)
+    return F.cross_entropy(d, y, reduction=reduction)
 
 
 def dense_topk(logits: torch.Tensor, factors, k: int, n_classes: int | None = None):
@@ -64,44 +66,62 @@ def dense_topk(logits: torch.Tensor, factors, k: int, n_classes: int | None = No
 def assert_topk_matches(values, indices, base_logp: torch.Tensor, k: int, atol: float) -> None:
     """Check a top-k answer against the dense joint log-probabilities ``base_logp``.
 
-    ``base_logp`` is ``(n, n_classes)`` float64. Tie-robust: values must match
-    the baseline's top-k values within ``atol``; every returned code must be a
-    valid, distinct code whose baseline value matches the returned value; and
-    where the baseline's k-th and (k+1)-th values are more than ``4 * atol``
-    apart, the returned set of codes must equal the baseline's. Where
-    consecutive baseline values are well separated the order must match too.
+    ``base_logp`` is ``(n, n_classes)`` float64 (on the CPU when the answer
+    is elsewhere). :func:`assert_topk_close` against the baseline's own
+    top-k, and every returned code's baseline value must match the returned
+    value within ``atol``.
     """
     n, n_classes = base_logp.shape
     assert values.shape == (n, k), (values.shape, (n, k))
     assert indices.shape == (n, k), (indices.shape, (n, k))
-    assert indices.dtype == torch.int64
     if n == 0:
+        assert indices.dtype == torch.int64
         return
+    base_v, base_i = torch.topk(base_logp, k, dim=1)
+    if k < n_classes:  # the baseline's (k+1)-th value
+        next_best = base_logp.scatter(1, base_i, -math.inf).max(dim=1).values
+    else:
+        next_best = torch.full((n,), -math.inf, dtype=torch.float64)
+    assert_topk_close(values, indices, base_v, base_i, next_best, n_classes, atol)
+    v = values.detach().to(torch.float64).cpu()
+    torch.testing.assert_close(base_logp.gather(1, indices.cpu()), v, atol=atol, rtol=0)
+
+
+def assert_topk_close(values, indices, ref_values, ref_indices, next_best, n_classes: int, atol: float) -> None:
+    """Tie-robust check of a top-k answer against a reference top-k ``(ref_values, ref_indices)``.
+
+    The reference is ``(n, k)``, sorted descending; ``next_best[r]`` is its
+    (k+1)-th value (``-inf`` where there is none). Values must match the
+    reference's within ``atol`` and be sorted descending (exactly, as
+    returned); every code must be valid (``0 <= code < n_classes``) and
+    distinct; where the reference's k-th and (k+1)-th values are more than
+    ``4 * atol`` apart, the returned set of codes must equal the
+    reference's, and where a reference value is that far from both its
+    neighbours, its code must stand at the same position.
+    """
+    n, k = ref_values.shape
+    assert values.shape == (n, k), (values.shape, (n, k))
+    assert indices.shape == (n, k), (indices.shape, (n, k))
+    assert indices.dtype == torch.int64
     v = values.detach().to(torch.float64).cpu()
     idx = indices.cpu()
+    ref_v = ref_values.detach().to(torch.float64).cpu()
+    ref_i = ref_indices.cpu()
+    next_best = next_best.detach().to(torch.float64).cpu()
     assert torch.isfinite(v).all(), v
-    assert (idx >= 0).all() and (idx < n_classes).all(), idx
-    # sorted descending (exactly, as returned)
+    assert ((idx >= 0) & (idx < n_classes)).all(), idx
     assert (values[:, :-1] >= values[:, 1:]).all(), values
-    base_v, base_i = torch.topk(base_logp, k, dim=1)
-    torch.testing.assert_close(v, base_v, atol=atol, rtol=0)
-    torch.testing.assert_close(base_logp.gather(1, idx), v, atol=atol, rtol=0)
+    torch.testing.assert_close(v, ref_v, atol=atol, rtol=0)
+    sep = 4 * atol
     for r in range(n):
         assert len(set(idx[r].tolist())) == k, idx[r]
-        sep = 4 * atol
-        if k < n_classes:
-            kth = base_v[r, -1].item()
-            nxt = base_logp[r].clone()
-            nxt[base_i[r]] = -math.inf
-            if kth - nxt.max().item() > sep:
-                assert set(idx[r].tolist()) == set(base_i[r].tolist()), (idx[r], base_i[r])
+        if ref_v[r, -1].item() - next_best[r].item() > sep:
+            assert set(idx[r].tolist()) == set(ref_i[r].tolist()), (idx[r], ref_i[r])
         for j in range(k):
-            lo = base_v[r, j + 1].item() if j + 1 < k else -math.inf
-            if j == k - 1 and k < n_classes:
-                lo = nxt.max().item()
-            hi = base_v[r, j - 1].item() if j > 0 else math.inf
-            if hi - base_v[r, j].item() > sep and base_v[r, j].item() - lo > sep:
-                assert idx[r, j].item() == base_i[r, j].item(), (r, j, idx[r], base_i[r])
+            hi = ref_v[r, j - 1].item() if j > 0 else math.inf
+            lo = ref_v[r, j + 1].item() if j + 1 < k else next_best[r].item()
+            if hi - ref_v[r, j].item() > sep and ref_v[r, j].item() - lo > sep:
+                assert idx[r, j].item() == ref_i[r, j].item(), (r, j, idx[r], ref_i[r])
 
 
 def make_logits(
@@ -112,24 +132,31 @@ def make_logits(
     layout: str = "contiguous",
     scale: float = 1.0,
     quantize: bool = False,
+    *,
+    saturate: bool = False,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Random ``(n, width)`` logits with a chosen memory layout.
 
     ``layout``: ``"contiguous"``; ``"transposed"`` (the ``.t()`` of a
     contiguous ``(width, n)`` buffer); ``"slice"`` (a column slice of a wider
-    tensor). ``quantize`` rounds to a coarse grid so that many joint scores
-    tie or nearly tie.
+    tensor). ``saturate`` (extreme inputs for the kernels): with
+    ``scale >= 1e3``, about 30% of the logits are set to exactly ``+-1e4``.
+    ``quantize`` rounds to a coarse grid so that many joint scores tie or
+    nearly tie.
     """
     a = rng.standard_normal((n, width)) * scale
+    if saturate and scale >= 1e3:
+        a = np.where(rng.random((n, width)) < 0.3, np.sign(a) * 1e4, a)
     if quantize:
         a = np.round(a * 2) / 2
     if layout == "contiguous":
-        t = torch.tensor(a, dtype=dtype)
+        t = torch.tensor(a, dtype=dtype, device=device)
     elif layout == "transposed":
-        t = torch.tensor(np.ascontiguousarray(a.T), dtype=dtype).t()
+        t = torch.tensor(np.ascontiguousarray(a.T), dtype=dtype, device=device).t()
     elif layout == "slice":
-        wide = torch.tensor(rng.standard_normal((n, width + 5)), dtype=dtype)
-        wide[:, 3 : 3 + width] = torch.tensor(a, dtype=dtype)
+        wide = torch.tensor(rng.standard_normal((n, width + 5)), dtype=dtype, device=device)
+        wide[:, 3 : 3 + width] = torch.tensor(a, dtype=dtype, device=device)
         t = wide[:, 3 : 3 + width]
     else:  # pragma: no cover
         raise ValueError(layout)

@@ -1,4 +1,22 @@
 import os
 import sys
 
+import pytest
+import torch
+
 sys.path.insert(0, os.path.dirname(__file__))
+
+# the shared test helpers' asserts get pytest's detailed failure messages too
+pytest.register_assert_rewrite("_baseline", "_kernel_support", "_strategies")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny tensors, where more threads only
+    add overhead (to the Triton interpreter too) and oversubscribe a loaded
+    machine. Restored after the module. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -10,20 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from _strategies import factor_tuples
 from skmhe import LabelCodec
 
 SETTINGS = settings(deadline=None, max_examples=80)
-
-
-@st.composite
-def factor_tuples(draw, max_heads=4, max_factor=50, max_codes=100_000):
-    h = draw(st.sampled_from([1] + [v for v in range(2, max_heads + 1) for _ in range(2)]))
-    out, prod = [], 1
-    for _ in range(h):
-        f = draw(st.integers(1, max(1, min(max_factor, max_codes // prod))))
-        out.append(f)
-        prod *= f
-    return tuple(draw(st.permutations(out)))
 
 
 def onehot(i, c):

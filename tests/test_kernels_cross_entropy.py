@@ -4,9 +4,9 @@ Checked against the dense float64 baseline (per-head cross-entropy of the
 float64-cast logits, and ``F.cross_entropy`` of the outer-sum logits ``D``)
 and against autograd through the torch reference op. Without CUDA the kernel
 runs under ``TRITON_INTERPRET=1``, so shapes stay small. The variable is set
-at the top of this module, before triton is first imported: triton fixes
-compiled vs interpreted for its own library at import (``skmhe.kernels.load``
-raises a clear error if that order was broken).
+by ``_kernel_support``, imported first, before triton is first imported:
+triton fixes compiled vs interpreted for its own library at import
+(``skmhe.kernels.load`` raises a clear error if that order was broken).
 
 Tolerances (absolute; ``X = 1 + max|logits|``):
 
@@ -20,57 +20,32 @@ Tolerances (absolute; ``X = 1 + max|logits|``):
 
 from __future__ import annotations
 
-import os
+# first: sets TRITON_INTERPRET (without CUDA) before triton is first imported
+from _kernel_support import CUDA, DEVICE, DTYPES, HEAD_SIZES, LAYOUTS, TRITON_MARKS, forbid_kernel_launch, run_aot_script
 
+import math
+
+import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-if not torch.cuda.is_available():  # must precede the first `import triton`
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from _baseline import dense_cross_entropy
+from _baseline import make_logits as _make_logits
+from skmhe import kernels
+from skmhe.ops import multi_head_cross_entropy
 
-import math  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hypothesis import event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from skmhe import LabelCodec, kernels  # noqa: E402
-from skmhe.ops import multi_head_cross_entropy  # noqa: E402
-
-CUDA = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if CUDA else "cpu")
-DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 GRAD_ATOL = {torch.float32: 2e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}
-HEAD_SIZES = (1, 3, 17, 100, 1000)
-LAYOUTS = ("contiguous", "transposed", "slice")
 
-pytestmark = [
-    pytest.mark.triton,
-    pytest.mark.skipif(not kernels.triton_available(), reason="triton is not available"),
-    pytest.mark.skipif(
-        not CUDA and not kernels.interpret_mode(),
-        reason="no CUDA and TRITON_INTERPRET is disabled: the kernels cannot run",
-    ),
-]
+pytestmark = [*TRITON_MARKS, pytest.mark.usefixtures("one_thread")]
 
 SETTINGS = settings(deadline=None, max_examples=100, derandomize=True)
 
 
 def ce_kernels():
     return kernels.load("cross_entropy")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead to the interpreter."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- data
@@ -90,19 +65,8 @@ def head_factors(draw, max_heads=4, max_width=1300):
 
 
 def make_logits(rng, n, width, dtype, layout="contiguous", scale=1.0):
-    a = rng.standard_normal((n, width)) * scale
-    if scale >= 1e3:  # extreme: saturate some logits at +-1e4
-        a = np.where(rng.random((n, width)) < 0.3, np.sign(a) * 1e4, a)
-    if layout == "contiguous":
-        t = torch.tensor(a, dtype=dtype, device=DEVICE)
-    elif layout == "transposed":
-        t = torch.tensor(np.ascontiguousarray(a.T), dtype=dtype, device=DEVICE).t()
-    else:  # a column slice of a wider buffer
-        wide = torch.zeros((n, width + 7), dtype=dtype, device=DEVICE)
-        wide[:, 3 : 3 + width] = torch.tensor(a, dtype=dtype, device=DEVICE)
-        t = wide[:, 3 : 3 + width]
-    assert t.shape == (n, width)
-    return t
+    """The shared baseline's logits on ``DEVICE``; ``scale >= 1e3`` saturates some at ``+-1e4``."""
+    return _make_logits(rng, n, width, dtype, layout, scale, saturate=True, device=DEVICE)
 
 
 def make_targets(rng, n, factors, transposed=False):
@@ -121,16 +85,6 @@ def baseline_per_head(logits, targets, factors):
         losses.append(F.cross_entropy(part, t, reduction="none"))
         grads.append(part.softmax(dim=1) - F.one_hot(t, factors[h]).to(torch.float64))
     return torch.stack(losses, dim=1), torch.cat(grads, dim=1)
-
-
-def dense_cross_entropy(logits, targets, factors):
-    """``F.cross_entropy`` of the float64 outer-sum logits over all ``prod(factors)`` codes."""
-    parts = torch.split(logits.detach().to(torch.float64), list(factors), dim=1)
-    d = parts[0]
-    for part in parts[1:]:
-        d = (d[:, :, None] + part[:, None, :]).flatten(1)
-    y = torch.as_tensor(LabelCodec(factors).decode(targets.cpu().numpy()), device=d.device)
-    return F.cross_entropy(d, y, reduction="none")
 
 
 def loss_tol(logits):
@@ -286,8 +240,7 @@ def test_op_matches_reference_and_autograd(factors, n, dtype, reduction, scale, 
     big_n = n if reduction == "sum" else 1
     torch.testing.assert_close(got, want, atol=loss_tol(base) * len(factors) * big_n, rtol=0)
     if math.prod(factors) <= 20000:  # the dense float64 baseline over all codes
-        dense = dense_cross_entropy(base, targets, factors)
-        dense = {"none": dense, "sum": dense.sum(), "mean": dense.mean()}[reduction]
+        dense = dense_cross_entropy(base, targets, factors, reduction=reduction)
         torch.testing.assert_close(got.double(), dense, atol=loss_tol(base) * len(factors) * big_n, rtol=0)
     g = weights if reduction == "none" else weights[0]
     (got * g).sum().backward()
@@ -330,13 +283,7 @@ def test_op_without_grad_and_backward_once():
 
 
 def test_auto_backend_is_torch_on_cpu(monkeypatch):
-    if CUDA:
-        pytest.skip("auto picks Triton on CUDA")
-
-    def boom(name):  # pragma: no cover - must not be reached
-        raise AssertionError("auto must not launch a kernel on CPU tensors")
-
-    monkeypatch.setattr(kernels, "load", boom)
+    forbid_kernel_launch(monkeypatch)  # skips on CUDA
     logits = torch.randn(3, 10, requires_grad=True)
     targets = torch.tensor([[0, 1], [2, 3], [3, 5]])
     loss = multi_head_cross_entropy(logits, targets, (4, 6))  # backend="auto"
@@ -373,16 +320,6 @@ def test_backend_argument_errors():
 # --------------------------------------------------------------------------- GPU compilation
 
 AOT_SCRIPT = r"""
-import sys
-try:
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-except ImportError as exc:
-    print("unavailable:", exc)
-    sys.exit(3)
-from skmhe import kernels
-
 fn = kernels.load("cross_entropy")._multi_head_ce_kernel
 for dtype, block_n, block_c, single, write_grad, equal, align, col64, num_warps in [
     ("bf16", 4, 1024, True, True, False, 4, False, 8),
@@ -400,14 +337,7 @@ for dtype, block_n, block_c, single, write_grad, equal, align, col64, num_warps 
         BLOCK_N=block_n, BLOCK_C=block_c, SINGLE_BLOCK=single, WRITE_GRAD=write_grad,
         EQUAL_HEADS=equal, ALIGN=align, COL64=col64, stride_xc=1, stride_gc=1,
     )
-    sig.update({name: "constexpr" for name in consts})
-    try:
-        src = ASTSource(fn=fn, signature=sig, constexprs=consts)
-    except TypeError as exc:  # another triton's AOT API
-        print("unavailable:", exc)
-        sys.exit(3)
-    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
-    assert kernel.asm["cubin"]
+    compile_sm90(fn, sig, consts, num_warps)
     print("compiled", dtype, block_n, block_c, single, write_grad, equal, align)
 """
 
@@ -417,12 +347,5 @@ def test_kernel_compiles_for_sm90():
     """Compile ahead of time for an H100 (sm_90): Triton's real front end, MLIR passes,
     LLVM and ptxas, which the lenient interpreter skips. No GPU needed. In a fresh
     process: triton's mode (compiled or interpreted) is fixed when it is imported."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    proc = subprocess.run(
-        [sys.executable, "-c", AOT_SCRIPT], env=env, capture_output=True, text=True, timeout=600,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if proc.returncode == 3:
-        pytest.skip(f"ahead-of-time compilation API unavailable: {proc.stdout.strip()}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    assert proc.stdout.count("compiled") == 4, proc.stdout
+    out = run_aot_script(AOT_SCRIPT)
+    assert out.count("compiled") == 4, out

@@ -5,9 +5,9 @@ Checked against the torch reference op and the dense float64 baseline
 ``< n_classes``), including padding codes (``n_classes < prod(factors)``),
 ``k`` beyond the head sizes, ties and extreme logits. Without CUDA the kernel
 runs under ``TRITON_INTERPRET=1``, so shapes stay small. The variable is set
-at the top of this module, before triton is first imported: triton fixes
-compiled vs interpreted for its own library at import (``skmhe.kernels.load``
-raises a clear error if that order was broken).
+by ``_kernel_support``, imported first, before triton is first imported:
+triton fixes compiled vs interpreted for its own library at import
+(``skmhe.kernels.load`` raises a clear error if that order was broken).
 
 Tolerance (absolute): ``2e-6 * (1 + H * max|logits|)`` on the values, for
 every input dtype (the baseline uses the same rounded inputs; the kernel
@@ -19,54 +19,29 @@ order), and equal exactly in the tests built on exact ties.
 
 from __future__ import annotations
 
-import os
+# first: sets TRITON_INTERPRET (without CUDA) before triton is first imported
+from _kernel_support import CUDA, DEVICE, DTYPES, HEAD_SIZES, LAYOUTS, TRITON_MARKS, forbid_kernel_launch, run_aot_script
 
+import math
+
+import numpy as np
+import pytest
 import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-if not torch.cuda.is_available():  # must precede the first `import triton`
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from _baseline import assert_topk_close, assert_topk_matches, dense_log_proba
+from _baseline import make_logits as _make_logits
+from skmhe import LabelCodec, kernels
+from skmhe.ops import kronecker_topk
 
-import math  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from skmhe import LabelCodec, kernels  # noqa: E402
-from skmhe.ops import kronecker_topk  # noqa: E402
-
-CUDA = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if CUDA else "cpu")
-DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-HEAD_SIZES = (1, 3, 17, 100, 1000)
-LAYOUTS = ("contiguous", "transposed", "slice")
 MAX_DENSE = 200_000  # codes materialised by the dense baseline
 
-pytestmark = [
-    pytest.mark.triton,
-    pytest.mark.skipif(not kernels.triton_available(), reason="triton is not available"),
-    pytest.mark.skipif(
-        not CUDA and not kernels.interpret_mode(),
-        reason="no CUDA and TRITON_INTERPRET is disabled: the kernels cannot run",
-    ),
-]
+pytestmark = [*TRITON_MARKS, pytest.mark.usefixtures("one_thread")]
 
 
 def topk_kernels():
     return kernels.load("topk")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead to the interpreter."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- data and baselines
@@ -102,30 +77,8 @@ def classes_and_k(draw, factors, max_k=40):
 
 
 def make_logits(rng, n, width, dtype, layout="contiguous", scale=1.0, quantize=False):
-    a = rng.standard_normal((n, width)) * scale
-    if scale >= 1e3:  # extreme: saturate some logits at +-1e4
-        a = np.where(rng.random((n, width)) < 0.3, np.sign(a) * 1e4, a)
-    if quantize:  # coarse grid: many exact and near ties
-        a = np.round(a * 2) / 2
-    if layout == "contiguous":
-        t = torch.tensor(a, dtype=dtype, device=DEVICE)
-    elif layout == "transposed":
-        t = torch.tensor(np.ascontiguousarray(a.T), dtype=dtype, device=DEVICE).t()
-    else:  # a column slice of a wider buffer
-        wide = torch.zeros((n, width + 7), dtype=dtype, device=DEVICE)
-        wide[:, 3 : 3 + width] = torch.tensor(a, dtype=dtype, device=DEVICE)
-        t = wide[:, 3 : 3 + width]
-    assert t.shape == (n, width)
-    return t
-
-
-def dense_log_proba(logits, factors, n_classes):
-    """Float64 joint log-probabilities of codes ``< n_classes`` (kron order, not renormalised)."""
-    parts = [p.log_softmax(dim=1) for p in torch.split(logits.detach().cpu().double(), list(factors), dim=1)]
-    d = parts[0]
-    for part in parts[1:]:
-        d = (d[:, :, None] + part[:, None, :]).flatten(1)
-    return d[:, :n_classes]
+    """The shared baseline's logits on ``DEVICE``; ``scale >= 1e3`` saturates some at ``+-1e4``."""
+    return _make_logits(rng, n, width, dtype, layout, scale, quantize, saturate=True, device=DEVICE)
 
 
 def head_log_proba_of(logits, factors, codes):
@@ -141,55 +94,24 @@ def tol(logits, factors):
     return 2e-6 * (1.0 + len(factors) * float(logits.detach().abs().max().float()))
 
 
-def check_against(values, indices, want_v, want_i, next_best, n_classes, atol):
-    """Tie-robust comparison with a reference answer ``(want_v, want_i)``.
-
-    ``next_best[r]`` is the reference's (k+1)-th value (``-inf`` if none).
-    """
-    n, k = want_v.shape
-    assert values.shape == indices.shape == (n, k)
-    assert values.dtype == torch.float32 and indices.dtype == torch.int64
-    v, idx = values.cpu().double(), indices.cpu()
-    want_v, want_i = want_v.cpu().double(), want_i.cpu()
-    assert torch.isfinite(v).all(), v
-    assert ((idx >= 0) & (idx < n_classes)).all(), idx
-    assert (v[:, :-1] >= v[:, 1:]).all(), v
-    torch.testing.assert_close(v, want_v, atol=atol, rtol=0)
-    sep = 4 * atol
-    for r in range(n):
-        assert len(set(idx[r].tolist())) == k, idx[r]
-        if want_v[r, -1] - next_best[r] > sep:
-            assert set(idx[r].tolist()) == set(want_i[r].tolist()), (idx[r], want_i[r])
-        for j in range(k):
-            hi = want_v[r, j - 1] if j > 0 else math.inf
-            lo = want_v[r, j + 1] if j + 1 < k else next_best[r]
-            if hi - want_v[r, j] > sep and want_v[r, j] - lo > sep:
-                assert idx[r, j] == want_i[r, j], (r, j, idx[r], want_i[r])
-
-
 def check_dense(values, indices, logits, factors, n_classes, k):
-    atol = tol(logits, factors)
-    logp = dense_log_proba(logits, factors, n_classes)
-    want_v, want_i = torch.topk(logp, k, dim=1)
-    if k < n_classes:
-        rest = logp.scatter(1, want_i, -math.inf)
-        next_best = rest.max(dim=1).values
-    else:
-        next_best = torch.full((logp.shape[0],), -math.inf, dtype=torch.float64)
-    check_against(values, indices, want_v, want_i, next_best, n_classes, atol)
-    torch.testing.assert_close(logp.gather(1, indices.cpu()), values.cpu().double(), atol=atol, rtol=0)
+    """Against the dense float64 baseline (``torch.topk`` of the joint log-probabilities)."""
+    assert values.dtype == torch.float32
+    logp = dense_log_proba(logits.detach().cpu(), factors, n_classes)
+    assert_topk_matches(values, indices, logp, k, atol=tol(logits, factors))
 
 
 def check_reference(values, indices, logits, factors, n_classes, k):
     """Against the torch reference op (float32), asking it for one more code to see near-ties."""
+    assert values.dtype == torch.float32
     atol = tol(logits, factors)
     kk = min(k + 1, n_classes)
     ref_v, ref_i = kronecker_topk(logits, factors, kk, n_classes, backend="torch")
     if kk > k:
-        next_best = ref_v[:, k].cpu().double()
+        next_best = ref_v[:, k]
     else:
         next_best = torch.full((ref_v.shape[0],), -math.inf, dtype=torch.float64)
-    check_against(values, indices, ref_v[:, :k], ref_i[:, :k], next_best, n_classes, atol)
+    assert_topk_close(values, indices, ref_v[:, :k], ref_i[:, :k], next_best, n_classes, atol)
     torch.testing.assert_close(
         head_log_proba_of(logits, factors, indices), values.cpu().double(), atol=atol, rtol=0
     )
@@ -415,13 +337,7 @@ def test_op_values_and_gradient_match_reference(factors, data, dtype, seed):
 
 
 def test_auto_backend_is_torch_on_cpu(monkeypatch):
-    if CUDA:
-        pytest.skip("auto picks Triton on CUDA")
-
-    def boom(name):  # pragma: no cover - must not be reached
-        raise AssertionError("auto must not launch a kernel on CPU tensors")
-
-    monkeypatch.setattr(kernels, "load", boom)
+    forbid_kernel_launch(monkeypatch)  # skips on CUDA
     values, indices = kronecker_topk(torch.randn(2, 9), (4, 5), 3, 17)
     assert values.shape == indices.shape == (2, 3)
 
@@ -451,16 +367,6 @@ def test_backend_argument_errors():
 # --------------------------------------------------------------------------- GPU compilation
 
 AOT_SCRIPT = r"""
-import sys
-try:
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-except ImportError as exc:
-    print("unavailable:", exc)
-    sys.exit(3)
-from skmhe import kernels
-
 fn = kernels.load("topk")._kronecker_topk_kernel
 for dtype, kp, tb, block_c, single, col64 in [
     ("fp32", 16, 64, 128, True, False),
@@ -470,14 +376,7 @@ for dtype, kp, tb, block_c, single, col64 in [
     sig = {name: "i64" if name.startswith("stride") else "i32" for name in fn.arg_names}
     sig.update(x_ptr="*" + dtype, tbl_ptr="*i64", pi_ptr="*i32", pj_ptr="*i32", val_ptr="*fp32", idx_ptr="*i64")
     consts = dict(KP=kp, TB=tb, BLOCK_C=block_c, SINGLE_BLOCK=single, COL64=col64, stride_xc=1)
-    sig.update({name: "constexpr" for name in consts})
-    try:
-        src = ASTSource(fn=fn, signature=sig, constexprs=consts)
-    except TypeError as exc:  # another triton's AOT API
-        print("unavailable:", exc)
-        sys.exit(3)
-    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
-    assert kernel.asm["cubin"]
+    compile_sm90(fn, sig, consts, 4)
     print("compiled", dtype, kp, tb, block_c, single)
 """
 
@@ -487,12 +386,5 @@ def test_kernel_compiles_for_sm90():
     """Compile ahead of time for an H100 (sm_90): the real bitonic ``tl.topk`` (the
     interpreter runs a numpy stand-in), Triton's MLIR passes, LLVM and ptxas. No GPU
     needed. In a fresh process: triton's mode is fixed when it is imported."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    proc = subprocess.run(
-        [sys.executable, "-c", AOT_SCRIPT], env=env, capture_output=True, text=True, timeout=600,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if proc.returncode == 3:
-        pytest.skip(f"ahead-of-time compilation API unavailable: {proc.stdout.strip()}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    assert proc.stdout.count("compiled") == 3, proc.stdout
+    out = run_aot_script(AOT_SCRIPT)
+    assert out.count("compiled") == 3, out

@@ -25,6 +25,7 @@ from _baseline import (
     dense_logits,
     make_logits,
 )
+from _strategies import factor_tuples
 from skmhe import LabelCodec
 from skmhe.ops import kronecker_log_mass, kronecker_log_proba, kronecker_topk, multi_head_cross_entropy
 
@@ -33,32 +34,13 @@ SETTINGS = settings(deadline=None, max_examples=100)
 LAYOUTS = ("contiguous", "transposed", "slice")
 DTYPES = (torch.float64, torch.float32)
 
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add overhead (and
-    oversubscribe a loaded machine). Restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-@st.composite
-def factor_tuples(draw, max_heads=4, max_factor=50, max_codes=MAX_CODES):
-    h = draw(st.sampled_from([1] + [v for v in range(2, max_heads + 1) for _ in range(2)]))
-    out, prod = [], 1
-    for _ in range(h):
-        f = draw(st.integers(1, max(1, min(max_factor, max_codes // prod))))
-        out.append(f)
-        prod *= f
-    return tuple(draw(st.permutations(out)))
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
 
 
 @st.composite
 def cases(draw, min_rows=0, max_rows=6, dtypes=DTYPES, allow_quantize=True):
     """(factors, logits) with varied shapes, dtypes, layouts and scales."""
-    factors = draw(factor_tuples())
+    factors = draw(factor_tuples(max_codes=MAX_CODES))
     n = draw(st.sampled_from([0, 1, 1, 2, 3, 4, 5, 6, 6]).filter(lambda v: min_rows <= v <= max_rows))
     dtype = draw(st.sampled_from(dtypes))
     layout = draw(st.sampled_from(LAYOUTS))
@@ -237,7 +219,7 @@ def test_topk_large_k_beyond_head_sizes(case, data):
 
 
 @SETTINGS
-@given(factor_tuples(), st.data())
+@given(factor_tuples(max_codes=MAX_CODES), st.data())
 def test_topk_all_ties_returns_smallest_codes(factors, data):
     """All-equal logits: every code ties, so the answer is 0..k-1 in order."""
     n_classes, k = n_classes_and_k(data.draw, factors)
@@ -252,7 +234,7 @@ def test_topk_all_ties_returns_smallest_codes(factors, data):
 
 
 @SETTINGS
-@given(factor_tuples(), st.data())
+@given(factor_tuples(max_codes=MAX_CODES), st.data())
 def test_topk_structured_ties(factors, data):
     """One head with well separated logits, every other head constant per row.
 
