@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -129,7 +130,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     _parameter_constraints: dict = {
         **COMMON_PARAMETER_CONSTRAINTS,
         "factors": ["array-like", None],
-        "n_heads": [Integral],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -176,8 +177,6 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     # -- pieces used by MHEBase ---------------------------------------------
     def _make_codec(self, n_classes: int) -> LabelCodec:
         if self.factors is None:
-            if self.n_heads < 1:
-                raise ValueError(f"n_heads must be >= 1, got {self.n_heads}")
             return LabelCodec.for_n_classes(n_classes, self.n_heads)
         codec = LabelCodec(self.factors)
         if codec.n_codes < n_classes:

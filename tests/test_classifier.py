@@ -223,6 +223,8 @@ def test_bad_parameters_raise(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="activation"):
         small(activation="gelu").fit(X, y)
+    with pytest.raises(ValueError, match="n_heads"):
+        small(n_heads=0).fit(X, y)
     with pytest.raises(ValueError, match="CUDA is not available|device"):
         if torch.cuda.is_available():
             raise ValueError("device check only meaningful without CUDA")
