@@ -39,6 +39,7 @@ COMMON_PARAMETER_CONSTRAINTS: dict = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device],
     "proba_memory_limit": [Interval(Integral, 1, None, closed="left")],
+    "sparse_updates": [StrOptions({"auto"}), "boolean"],
 }
 
 
@@ -109,8 +110,12 @@ class MHEBase:
         return next(self.network_.parameters()).device
 
     # -- training ------------------------------------------------------
-    def _initialise(self, n_features: int) -> None:
-        """Fresh network, optimizer state and history."""
+    def _initialise(self, X) -> None:
+        """Fresh network, optimizer state and history for data shaped like ``X``."""
+        n_features = X.shape[1]
+        self.sparse_updates_ = (
+            sp.issparse(X) if self.sparse_updates == "auto" else bool(self.sparse_updates)
+        )
         self.seed_ = self._draw_seed()
         generator = torch.Generator().manual_seed(self.seed_)
         self.network_ = self._make_network(n_features, generator).to(resolve_device(self.device))
@@ -148,6 +153,7 @@ class MHEBase:
             shuffle=self.shuffle,
             generator=torch.Generator().manual_seed(self.seed_ + self.n_iter_),
             verbose=bool(self.verbose),
+            sparse_batches=self.sparse_updates_,
         )
         history = History()
         stopper = None

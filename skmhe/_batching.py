@@ -9,12 +9,16 @@ import torch
 from .nn import SparseBatch
 
 
-def rows_to_batch(X, rows: np.ndarray | slice, device: torch.device):
+def rows_to_batch(X, rows: np.ndarray | slice, device: torch.device, *, as_sparse: bool = False):
     """Rows of ``X`` (ndarray or CSR) as a float32 tensor or :class:`SparseBatch`.
 
     Only the selected rows are copied; a CSR matrix is never densified.
+    ``as_sparse`` turns dense rows into a :class:`SparseBatch` too (for an
+    input layer with sparse gradients).
     """
     part = X[rows]
+    if as_sparse and not sp.issparse(part):
+        part = sp.csr_matrix(part)
     if sp.issparse(part):
         part = part.tocsr()
         batch = SparseBatch(

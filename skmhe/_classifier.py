@@ -81,6 +81,13 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         Bytes that :meth:`predict_proba` (and the other dense-output methods)
         may allocate for their ``(n_samples, n_classes)`` float64 result;
         above it they raise and point to :meth:`predict_topk`.
+    sparse_updates : "auto" or bool, default="auto"
+        Update the input layer lazily: sparse gradients and ``SparseAdam``, so
+        a step touches only the weight rows of the features present in the
+        batch (the L2 penalty too). Much faster for wide sparse inputs
+        (bag-of-words, one-hot word contexts). ``"auto"`` turns it on when the
+        ``X`` of the first fit is a sparse matrix. Lazy Adam is not the same
+        optimizer as Adam, so results differ slightly from ``False``.
 
     Attributes
     ----------
@@ -108,6 +115,8 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         Best validation accuracy (early stopping only).
     seed_ : int
         Torch seed drawn from ``random_state`` for this fit.
+    sparse_updates_ : bool
+        Whether the input layer is updated lazily (see ``sparse_updates``).
 
     See Also
     --------
@@ -154,6 +163,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         n_iter_no_change=10,
         device="auto",
         proba_memory_limit=4 * 2**30,
+        sparse_updates="auto",
     ):
         self.factors = factors
         self.n_heads = n_heads
@@ -173,6 +183,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.proba_memory_limit = proba_memory_limit
+        self.sparse_updates = sparse_updates
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _make_codec(self, n_classes: int) -> LabelCodec:
@@ -188,12 +199,16 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
 
     def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
         sizes = hidden_sizes(self.hidden_layer_sizes)
-        backbone = MLPBackbone(n_features, sizes, self.activation, generator=generator)
+        sparse = self.sparse_updates_
+        backbone = MLPBackbone(
+            n_features, sizes, self.activation, generator=generator, sparse_grad=sparse
+        )
         head = ProductHead(
             backbone.out_features,
             self.codec_.factors,
             init_gain=init_gain(self.activation),
             generator=generator,
+            sparse_grad=sparse and not sizes,
         )
         return MHENetwork(backbone, head)
 
@@ -225,7 +240,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     def _start(self, X, classes: np.ndarray) -> None:
         self.classes_ = classes
         self.codec_ = self._make_codec(len(classes))
-        self._initialise(X.shape[1])
+        self._initialise(X)
 
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

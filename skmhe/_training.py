@@ -11,18 +11,67 @@ from torch import nn
 
 from ._batching import rows_to_batch
 from ._callbacks import History, NoImprovementStopping
+from .nn import SparseLinear
+
+
+class AdamWithSparseRows:
+    """Adam for dense parameters, lazy Adam for sparse-gradient ones.
+
+    Parameters with sparse gradients (input layers fed sparse batches) are
+    updated by ``torch.optim.SparseAdam``: only the rows present in the batch
+    change, and their L2 penalty is applied to those rows only (coupled, as
+    Adam's ``weight_decay``). Exposes the ``zero_grad``/``step`` an optimizer has.
+    """
+
+    def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None, decay: float):
+        self.dense, self.sparse, self.decay = dense, sparse, decay
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.dense.zero_grad(set_to_none=set_to_none)
+        if self.sparse is not None:
+            self.sparse.zero_grad(set_to_none=set_to_none)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self.sparse is not None:
+            if self.decay:
+                for param in self.sparse.param_groups[0]["params"]:
+                    if param.grad is not None:
+                        grad = param.grad.coalesce()
+                        rows = grad.indices()[0]
+                        param.grad = torch.sparse_coo_tensor(
+                            grad.indices(),
+                            grad.values() + self.decay * param[rows],
+                            grad.shape,
+                            check_invariants=False,  # indices of a coalesced gradient
+                            is_coalesced=True,
+                        )
+            self.sparse.step()
+        self.dense.step()
 
 
 def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch_size: int):
-    """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases."""
-    decay, no_decay = [], []
+    """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
+
+    Weights of layers with sparse gradients go to a lazy ``SparseAdam`` (see
+    :class:`AdamWithSparseRows`).
+    """
+    decay = alpha / batch_size
+    sparse_ids = {
+        id(m.weight) for m in network.modules() if isinstance(m, SparseLinear) and m.sparse_grad
+    }
+    weights, biases, sparse = [], [], []
     for name, param in network.named_parameters():
-        (no_decay if name.endswith("bias") else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": alpha / batch_size},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.Adam(groups, lr=learning_rate)
+        if id(param) in sparse_ids:
+            sparse.append(param)
+        else:
+            (biases if name.endswith("bias") else weights).append(param)
+    dense = torch.optim.Adam(
+        [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}],
+        lr=learning_rate,
+    )
+    lazy = torch.optim.SparseAdam(sparse, lr=learning_rate) if sparse else None
+    return AdamWithSparseRows(dense, lazy, decay)
 
 
 @dataclass
@@ -33,7 +82,8 @@ class Trainer:
     ----------
     network : nn.Module
         Has ``forward`` to head logits and ``head.loss(logits, targets)``.
-    optimizer : torch.optim.Optimizer
+    optimizer : AdamWithSparseRows or torch.optim.Optimizer
+        Anything with ``zero_grad(set_to_none)`` and ``step()``.
     device : torch.device
     batch_size : int
     shuffle : bool
@@ -42,15 +92,19 @@ class Trainer:
         Source of the permutations (CPU generator; global RNG untouched).
     verbose : bool
         Print the loss (and validation score) after each epoch.
+    sparse_batches : bool
+        Feed every training batch as a :class:`~skmhe.nn.SparseBatch` (an
+        input layer with sparse gradients needs one).
     """
 
     network: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: AdamWithSparseRows
     device: torch.device
     batch_size: int
     shuffle: bool
     generator: torch.Generator
     verbose: bool = False
+    sparse_batches: bool = False
 
     def train_epoch(self, X, targets: torch.Tensor) -> float:
         """One pass over ``X``; returns the mean training loss per row."""
@@ -64,7 +118,7 @@ class Trainer:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for start in range(0, n, self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = rows_to_batch(X, rows, self.device)
+            batch = rows_to_batch(X, rows, self.device, as_sparse=self.sparse_batches)
             batch_targets = targets[torch.from_numpy(rows)].to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.network.head.loss(self.network(batch), batch_targets)

@@ -78,11 +78,33 @@ def test_string_labels_in_a_text_pipeline():
 def test_sparse_input_matches_dense(blobs):
     X, y = blobs
     X = np.abs(X) * (np.abs(X) > 2)  # mostly zeros
-    dense = small(batch_size=64, shuffle=False).fit(X, y)
-    sparse = small(batch_size=64, shuffle=False).fit(sp.csr_matrix(X), y)
-    np.testing.assert_allclose(
-        dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)), rtol=1e-3, atol=1e-5
-    )
+    for lazy in (False, True):  # same optimizer either way, whatever the input container
+        dense = small(batch_size=64, shuffle=False, sparse_updates=lazy).fit(X, y)
+        sparse = small(batch_size=64, shuffle=False, sparse_updates=lazy).fit(sp.csr_matrix(X), y)
+        assert dense.sparse_updates_ is sparse.sparse_updates_ is lazy
+        np.testing.assert_allclose(
+            dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)), rtol=1e-3, atol=1e-5
+        )
+
+
+def test_sparse_updates_touch_only_the_rows_in_the_batch(blobs):
+    X, y = blobs
+    X = np.abs(X) * (np.abs(X) > 2)
+    X[:, 0] = 0.0  # feature 0 is never present
+    Xs = sp.csr_matrix(X)
+    clf = small().partial_fit(Xs, y, classes=np.unique(y))
+    assert clf.sparse_updates_ is True and clf.network_.backbone.layers[0].sparse_grad
+    before = clf.network_.backbone.layers[0].weight.detach().clone()
+    losses = clf.partial_fit(Xs, y).partial_fit(Xs, y).loss_curve_
+    after = clf.network_.backbone.layers[0].weight.detach()
+    # Adam's momentum and the L2 penalty would move row 0 too; the lazy update leaves it
+    assert torch.equal(after[0], before[0])
+    assert not torch.equal(after[1:], before[1:])
+    assert losses[-1] < losses[0]
+    dense_adam = small(sparse_updates=False).partial_fit(Xs, y, classes=np.unique(y))
+    w = dense_adam.network_.backbone.layers[0].weight.detach().clone()
+    dense_adam.partial_fit(Xs, y)
+    assert not torch.equal(dense_adam.network_.backbone.layers[0].weight.detach()[0], w[0])
 
 
 def test_pandas_input_keeps_feature_names(blobs):

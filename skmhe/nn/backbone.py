@@ -38,6 +38,8 @@ class MLPBackbone(nn.Module):
         Non-linearity after every hidden layer.
     generator : torch.Generator, optional
         Source of randomness for the initialisation.
+    sparse_grad : bool, default=False
+        Sparse gradients for the first (input) layer, see :class:`SparseLinear`.
     """
 
     def __init__(
@@ -47,13 +49,20 @@ class MLPBackbone(nn.Module):
         activation: str = "relu",
         *,
         generator: torch.Generator | None = None,
+        sparse_grad: bool = False,
     ):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(
-                SparseLinear(fan_in, fan_out, init_gain=init_gain(activation), generator=generator)
+                SparseLinear(
+                    fan_in,
+                    fan_out,
+                    init_gain=init_gain(activation),
+                    generator=generator,
+                    sparse_grad=sparse_grad and i == 0,
+                )
             )
             layers.append(ACTIVATIONS[activation]())
         self.layers = nn.ModuleList(layers)

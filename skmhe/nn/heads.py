@@ -30,6 +30,9 @@ class ProductHead(nn.Module):
         See :class:`SparseLinear`.
     generator : torch.Generator, optional
         Source of randomness for the initialisation.
+    sparse_grad : bool, default=False
+        Sparse gradients, for a head fed the sparse input directly (no hidden
+        layer); see :class:`SparseLinear`.
     """
 
     def __init__(
@@ -39,11 +42,16 @@ class ProductHead(nn.Module):
         *,
         init_gain: float = 6.0,
         generator: torch.Generator | None = None,
+        sparse_grad: bool = False,
     ):
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
         self.linear = SparseLinear(
-            in_features, sum(self.factors), init_gain=init_gain, generator=generator
+            in_features,
+            sum(self.factors),
+            init_gain=init_gain,
+            generator=generator,
+            sparse_grad=sparse_grad,
         )
 
     def forward(self, features: Batch) -> torch.Tensor:

@@ -57,6 +57,11 @@ class SparseLinear(nn.Module):
         scikit-learn's MLP uses for every activation but logistic, which uses 2).
     generator : torch.Generator, optional
         Source of randomness for the initialisation (global RNG untouched).
+    sparse_grad : bool, default=False
+        Give the weight a sparse gradient (only the rows of the columns
+        present in a :class:`SparseBatch`), for a lazy optimizer such as
+        ``torch.optim.SparseAdam``. Such a layer must then be fed sparse
+        batches while training.
     """
 
     def __init__(
@@ -66,9 +71,11 @@ class SparseLinear(nn.Module):
         *,
         init_gain: float = 6.0,
         generator: torch.Generator | None = None,
+        sparse_grad: bool = False,
     ):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        self.sparse_grad = sparse_grad
         bound = math.sqrt(init_gain / (in_features + out_features))
         weight = torch.empty(in_features, out_features).uniform_(-bound, bound, generator=generator)
         bias = torch.empty(out_features).uniform_(-bound, bound, generator=generator)
@@ -78,10 +85,18 @@ class SparseLinear(nn.Module):
     def forward(self, x: Batch) -> torch.Tensor:
         if isinstance(x, SparseBatch):
             out = F.embedding_bag(
-                x.indices, self.weight, x.offsets, mode="sum", per_sample_weights=x.values
+                x.indices,
+                self.weight,
+                x.offsets,
+                mode="sum",
+                per_sample_weights=x.values,
+                sparse=self.sparse_grad,
             )
             return out + self.bias
         return torch.addmm(self.bias, x, self.weight)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"sparse_grad={self.sparse_grad}"
+        )
