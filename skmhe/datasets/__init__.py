@@ -4,6 +4,8 @@
   (dense Gaussian prototypes, or sparse TF-IDF-like bags of class keywords).
 - :func:`load_digit_pairs`: a real 100-class task from scikit-learn's bundled digits.
 - :func:`load_ptb`: Penn Treebank next-word prediction (10,000 classes) from the shared data folder.
+- :func:`load_mulan`: Mulan multi-label ARFF data sets (bibtex, delicious, corel5k) or a folder.
+- :func:`load_xc_repo`: a file in the Extreme Classification Repository text format.
 - :func:`find_shared_data`: locate a folder of ``../shared/data``.
 
 Only NumPy, SciPy and scikit-learn are used here.
@@ -13,5 +15,13 @@ from ._digits import load_digit_pairs
 from ._ptb import load_ptb
 from ._shared_data import find_shared_data
 from ._synthetic import make_extreme_classification
+from ._xmc import load_mulan, load_xc_repo
 
-__all__ = ["find_shared_data", "load_digit_pairs", "load_ptb", "make_extreme_classification"]
+__all__ = [
+    "find_shared_data",
+    "load_digit_pairs",
+    "load_mulan",
+    "load_ptb",
+    "load_xc_repo",
+    "make_extreme_classification",
+]

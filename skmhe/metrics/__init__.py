@@ -1,0 +1,28 @@
+"""Ranking metrics for extreme multi-label classification (pyxclib semantics).
+
+All metrics take a 0/1 ground-truth indicator ``y_true`` (dense or, preferably, CSR;
+never densified) and ``y_pred_topk``, an int array ``(n_samples, k_pred)`` of label column
+indices ranked best first (``-1``: no prediction, never a hit), and return a float.
+
+- :func:`precision_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k`
+- :func:`inverse_propensity`, :func:`psp_at_k`: propensity-scored precision (Jain et al. 2016)
+- :func:`make_topk_scorer`: a ``scorer(estimator, X, y)`` for ``GridSearchCV``
+
+Only NumPy and SciPy are used here.
+"""
+
+from ._ndcg import ndcg_at_k
+from ._precision import precision_at_k
+from ._propensity import inverse_propensity
+from ._psp import psp_at_k
+from ._recall import recall_at_k
+from ._scorer import make_topk_scorer
+
+__all__ = [
+    "inverse_propensity",
+    "make_topk_scorer",
+    "ndcg_at_k",
+    "precision_at_k",
+    "psp_at_k",
+    "recall_at_k",
+]
