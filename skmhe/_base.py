@@ -175,6 +175,7 @@ class MHEBase:
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _record(self, history: History, n_train: int) -> None:

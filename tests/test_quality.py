@@ -1,6 +1,5 @@
 """Quality: the Multi-Head Product matches the dense softmax on a real 100-class task."""
 
-import numpy as np
 import pytest
 
 from skmhe import MHEClassifier
