@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from ._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib, run_isolated
@@ -91,8 +92,6 @@ def fit_and_score(args, name: str, n_heads: int) -> dict:
         verbose=args.verbose,
         device=args.device,
     )
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Timer() as t:
