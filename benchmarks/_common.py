@@ -21,8 +21,20 @@ def rss_mib() -> float:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process's own address space so far, MiB.
+
+    Reads ``VmHWM`` (Linux), not ``getrusage``'s ``ru_maxrss``: Linux carries
+    that across fork + exec, so a spawned child would report at least its
+    parent's RSS at spawn time. Falls back to ``ru_maxrss`` elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - non-Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
 
 
 def _child(fn, args, queue):

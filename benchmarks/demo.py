@@ -105,7 +105,6 @@ def fit_and_score(args, name: str, n_heads: int) -> dict:
     if args.data:  # log-probability of the true next word over the full vocabulary
         log_p = np.maximum(clf.log_likelihood(X_te, y_te), np.log(1e-12))  # unseen: floor
         perplexity = float(np.exp(-np.mean(log_p)))
-    head = clf.network_.head.linear
     peak = peak_rss_mib()
     return {
         "model": name,
@@ -116,7 +115,7 @@ def fit_and_score(args, name: str, n_heads: int) -> dict:
         "train_s": t.seconds,
         "epochs": clf.n_iter_,
         "samples_per_s": clf.t_ / t.seconds,
-        "output_params": int(head.weight.numel() + head.bias.numel()),
+        "output_params": clf.network_.output_parameters(),
         "peak_rss_mib": peak,
         "model_rss_mib": peak - rss_data,
         "n_classes": len(clf.classes_),

@@ -194,13 +194,26 @@ class MHEBase:
     def _inference_rows(self, width: int) -> int:
         return int(max(1, min(8192, _INFERENCE_ELEMENTS // max(1, width))))
 
-    @torch.no_grad()
-    def _logit_batches(self, X, width: int):
-        """Yield ``(row_slice, logits)`` over ``X`` in memory-bounded chunks."""
+    def _feature_batches(self, X, width: int, fn=None):
+        """Yield ``(row_slice, fn(features))`` over ``X`` in memory-bounded chunks.
+
+        ``width`` is the number of values a row needs downstream (its scores),
+        which sets the chunk size; ``fn`` (default identity) runs without
+        autograd, on the backbone's features of the chunk. On the CPU the
+        forward pass runs in float64, so that a row's outputs do not depend on
+        the chunk it is computed in (float32 matrix products round differently
+        for different batch shapes).
+        """
         self.network_.eval()
         device = self._device
         for rows in iter_slices(X.shape[0], self._inference_rows(width)):
-            yield rows, self.network_(rows_to_batch(X, rows, device))
+            with torch.no_grad():
+                batch = rows_to_batch(X, rows, device)
+                if device.type == "cpu":
+                    batch = batch.double()
+                features = self.network_(batch)
+                out = features if fn is None else fn(features)
+            yield rows, out
 
     # -- persistence -----------------------------------------------------
     def __getstate__(self):
@@ -223,4 +236,6 @@ class MHEBase:
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

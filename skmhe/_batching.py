@@ -31,6 +31,20 @@ def rows_to_batch(X, rows: np.ndarray | slice, device: torch.device, *, as_spars
     return tensor.to(device, non_blocking=True) if device.type != "cpu" else tensor
 
 
+def rows_to_targets(targets, rows: np.ndarray | slice, device: torch.device):
+    """Training targets of ``rows`` on ``device``.
+
+    ``targets`` is an int64 tensor (label codes, one row per sample) or a CSR
+    matrix of label ids, which becomes a :class:`SparseBatch` of the rows'
+    label ids (``values`` unused).
+    """
+    if sp.issparse(targets):
+        return rows_to_batch(targets, rows, device)
+    index = torch.from_numpy(np.asarray(rows)) if not isinstance(rows, slice) else rows
+    part = targets[index]
+    return part.to(device, non_blocking=True) if device.type != "cpu" else part
+
+
 def iter_slices(n: int, batch_size: int):
     """Consecutive ``slice`` objects of at most ``batch_size`` rows covering ``range(n)``."""
     for start in range(0, n, batch_size):

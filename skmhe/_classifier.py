@@ -6,19 +6,27 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._methods import METHOD_PARAMETER_CONSTRAINTS, make_head, scores_per_row
 from .codec import LabelCodec
-from .nn import MHENetwork, MLPBackbone, ProductHead, init_gain
-from .ops import kronecker_log_mass, kronecker_log_proba, multi_head_cross_entropy
+from .nn import MHENetwork, MLPBackbone, init_gain
 
 
-class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
-    """Multi-layer perceptron with a Multi-Head Product (MHP) output layer.
+class MHEClassifier(
+    ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, MHEBase, BaseEstimator
+):
+    """Multi-layer perceptron with a Multi-Head Encoding output layer.
 
     A label among ``C`` classes is written in mixed radix over ``H`` factors
     ``(C_1, ..., C_H)`` with ``prod(C_h) >= C``. The network outputs ``H``
@@ -29,8 +37,21 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     TPAMI 2024). Prediction and top-k are exact over the product space
     without materialising it; codes ``>= C`` are never predicted.
 
-    With ``factors=(n_classes,)`` the model is exactly a dense softmax MLP,
-    the baseline every comparison uses.
+    ``method`` picks one of the paper's three single-label forms:
+
+    * ``"product"`` (MHP, default): the Kronecker product of the head
+      softmaxes, as above;
+    * ``"cascade"`` (MHC): a softmax over the ``C_1`` groups, then a softmax
+      over the labels of the chosen group, scored through label embeddings
+      (``p(y) = p(group) * p(label | group)``, three levels for three
+      factors); training scores only the true group's labels;
+    * ``"sampling"`` (MHS): a full ``(C_1, C_2, d)`` softmax classifier,
+      trained each step on the true group plus ``n_sampled_groups - 1``
+      sampled groups only, used whole at test time.
+
+    With ``factors=(n_classes,)`` every method is exactly a dense softmax
+    MLP, the baseline every comparison uses. :meth:`transform` returns the
+    last hidden layer, so a fitted model is also a feature extractor.
 
     Parameters
     ----------
@@ -40,6 +61,8 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         must be at least the number of classes.
     n_heads : int, default=2
         Number of heads when ``factors`` is None.
+    method : {"product", "cascade", "sampling"}, default="product"
+        The MHE output layer (see above).
     hidden_layer_sizes : array-like of shape (n_layers,), default=(256,)
         Width of each hidden layer of the backbone. ``()`` makes the model
         linear in the features.
@@ -88,6 +111,17 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         (bag-of-words, one-hot word contexts). ``"auto"`` turns it on when the
         ``X`` of the first fit is a sparse matrix. Lazy Adam is not the same
         optimizer as Adam, so results differ slightly from ``False``.
+    n_candidate_groups : int, default=8
+        ``method="cascade"``: groups (prefixes) kept per level when predicting
+        (the beam width; at least ``k`` are kept for top-``k``).
+    embedding_size : int, default=64
+        ``method="cascade"``: size of the label embeddings and queries.
+    n_sampled_groups : int, default=8
+        ``method="sampling"``: groups in each row's training softmax, the
+        true one included.
+    sampling_mode : {"random", "batch"}, default="random"
+        ``method="sampling"``: ``"random"`` draws the other groups uniformly
+        for each row; ``"batch"`` uses the union of the batch's true groups.
 
     Attributes
     ----------
@@ -138,6 +172,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
 
     _parameter_constraints: dict = {
         **COMMON_PARAMETER_CONSTRAINTS,
+        **METHOD_PARAMETER_CONSTRAINTS,
         "factors": ["array-like", None],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
     }
@@ -146,6 +181,7 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         self,
         factors=None,
         n_heads=2,
+        method="product",
         hidden_layer_sizes=(256,),
         activation="relu",
         *,
@@ -164,9 +200,14 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         device="auto",
         proba_memory_limit=4 * 2**30,
         sparse_updates="auto",
+        n_candidate_groups=8,
+        embedding_size=64,
+        n_sampled_groups=8,
+        sampling_mode="random",
     ):
         self.factors = factors
         self.n_heads = n_heads
+        self.method = method
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.alpha = alpha
@@ -184,6 +225,10 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         self.device = device
         self.proba_memory_limit = proba_memory_limit
         self.sparse_updates = sparse_updates
+        self.n_candidate_groups = n_candidate_groups
+        self.embedding_size = embedding_size
+        self.n_sampled_groups = n_sampled_groups
+        self.sampling_mode = sampling_mode
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _make_codec(self, n_classes: int) -> LabelCodec:
@@ -203,9 +248,11 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         backbone = MLPBackbone(
             n_features, sizes, self.activation, generator=generator, sparse_grad=sparse
         )
-        head = ProductHead(
+        head = make_head(
+            self,
             backbone.out_features,
-            self.codec_.factors,
+            self.codec_,
+            len(self.classes_),
             init_gain=init_gain(self.activation),
             generator=generator,
             sparse_grad=sparse and not sizes,
@@ -308,19 +355,14 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         return self
 
     def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Class indices and renormalised probabilities of the top-k classes."""
-        n_classes, codec = len(self.classes_), self.codec_
-        width = max(sum(codec.factors), max(codec.factors) * (k + codec.n_heads))
+        """Class indices and probabilities of the top-k classes."""
         labels = np.empty((X.shape[0], k), dtype=np.int64)
         proba = np.empty((X.shape[0], k), dtype=np.float64)
-        for rows, logits in self._logit_batches(X, width):
-            if logits.device.type == "cpu":  # float64 is cheap here; CUDA keeps the kernel's float32
-                logits = logits.double()
-            values, codes = self.network_.head.topk(logits, k, n_classes)
-            log_mass = kronecker_log_mass(logits.double(), codec.factors, n_classes)
-            values = values.double() - log_mass[:, None]
+        head = self.network_.head
+        width = scores_per_row(self, self.codec_, k)
+        for rows, (values, codes) in self._feature_batches(X, width, lambda f: head.topk(f, k)):
             labels[rows] = codes.cpu().numpy()
-            proba[rows] = values.exp().cpu().numpy()
+            proba[rows] = values.double().exp().cpu().numpy()
         return labels, proba
 
     def _check_predict(self, X):
@@ -330,8 +372,10 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
 
-        Exact over the product space, at a cost of
+        ``method="product"``: exact over the product space, at a cost of
         ``O(n * (k + H) * max(factors))`` instead of ``O(n * n_classes)``.
+        ``"cascade"``: a beam search keeping ``max(k, n_candidate_groups)``
+        prefixes per level. ``"sampling"``: exact over the full classifier.
 
         Parameters
         ----------
@@ -353,6 +397,36 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
             raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
         idx, proba = self._topk_indices(X, int(k))
         return self.classes_[idx], proba
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.network_.backbone.out_features
+
+    def transform(self, X):
+        """The backbone's last hidden layer: the features the model learned.
+
+        With Multi-Head Sampling this is the paper's pretraining product; any
+        method works. Float32 input gives float32 output, anything else
+        float64.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            Rows of ``X`` as seen by the output layer (``X`` itself, as given,
+            when ``hidden_layer_sizes=()``).
+        """
+        dtype = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        X = self._check_predict(X)
+        if not hidden_sizes(self.hidden_layer_sizes):
+            return X.astype(dtype)
+        out = np.empty((X.shape[0], self._n_features_out), dtype=dtype)
+        for rows, features in self._feature_batches(X, self._n_features_out):
+            out[rows] = features.cpu().numpy()
+        return out
 
     def predict(self, X):
         """Most probable class of each sample.
@@ -394,8 +468,9 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
                 "predict_topk(X, k) for the top classes, or raise proba_memory_limit"
             )
         out = np.empty((X.shape[0], n_classes), dtype=np.float64)
-        for rows, logits in self._logit_batches(X, self.codec_.n_codes):
-            out[rows] = kronecker_log_proba(logits.double(), self.codec_.factors, n_classes).cpu().numpy()
+        head = self.network_.head
+        for rows, log_proba in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_proba):
+            out[rows] = log_proba.cpu().numpy()
         return out
 
     def predict_proba(self, X):
@@ -420,8 +495,9 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     def log_likelihood(self, X, y):
         """Log-probability the model gives each sample's own label.
 
-        ``log p(y_i | x_i)``, renormalised over the classes, computed in
-        ``O(n * sum(factors))`` without a dense probability matrix: the mean
+        ``log p(y_i | x_i)`` under the method's normalised model, computed
+        without a dense probability matrix for the product and the cascade
+        (``O(n * sum(factors))``); the mean
         of its negation is the cross-entropy, its ``exp`` the perplexity.
 
         Parameters
@@ -440,12 +516,12 @@ class MHEClassifier(ClassifierMixin, MHEBase, BaseEstimator):
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
         idx, unseen = self._positions(y)
         codes = torch.from_numpy(self.codec_.encode(idx))
-        factors, n_classes = self.codec_.factors, len(self.classes_)
         out = np.empty(X.shape[0], dtype=np.float64)
-        for rows, logits in self._logit_batches(X, sum(factors)):
-            logits = logits.double()
-            nll = multi_head_cross_entropy(logits, codes[rows].to(logits.device), factors, "none")
-            out[rows] = (-nll - kronecker_log_mass(logits, factors, n_classes)).cpu().numpy()
+        head = self.network_.head
+        device, width = self._device, scores_per_row(self, self.codec_, 1)
+        for rows, features in self._feature_batches(X, width):
+            with torch.no_grad():
+                out[rows] = head.log_likelihood(features, codes[rows].to(device)).cpu().numpy()
         out[unseen] = -np.inf
         return out
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._batching import rows_to_batch
+from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
-from .nn import SparseLinear
 
 
 class AdamWithSparseRows:
@@ -34,8 +34,10 @@ class AdamWithSparseRows:
     @torch.no_grad()
     def step(self) -> None:
         if self.sparse is not None:
-            if self.decay:
-                for param in self.sparse.param_groups[0]["params"]:
+            for group in self.sparse.param_groups:
+                if not (self.decay and group["l2"]):
+                    continue
+                for param in group["params"]:
                     if param.grad is not None:
                         grad = param.grad.coalesce()
                         rows = grad.indices()[0]
@@ -53,24 +55,31 @@ class AdamWithSparseRows:
 def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch_size: int):
     """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
 
-    Weights of layers with sparse gradients go to a lazy ``SparseAdam`` (see
-    :class:`AdamWithSparseRows`).
+    Parameters with sparse gradients (listed by a module's
+    ``sparse_parameters()``: input layers fed sparse batches, label-embedding
+    tables) go to a lazy ``SparseAdam`` (see :class:`AdamWithSparseRows`).
     """
     decay = alpha / batch_size
-    sparse_ids = {
-        id(m.weight) for m in network.modules() if isinstance(m, SparseLinear) and m.sparse_grad
-    }
-    weights, biases, sparse = [], [], []
+    sparse_l2: dict[int, bool] = {}
+    for module in network.modules():
+        if hasattr(module, "sparse_parameters"):
+            sparse_l2.update((id(p), l2) for p, l2 in module.sparse_parameters())
+    weights, biases, sparse_weights, sparse_biases = [], [], [], []
     for name, param in network.named_parameters():
-        if id(param) in sparse_ids:
-            sparse.append(param)
+        if id(param) in sparse_l2:
+            (sparse_weights if sparse_l2[id(param)] else sparse_biases).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)
     dense = torch.optim.Adam(
         [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}],
         lr=learning_rate,
     )
-    lazy = torch.optim.SparseAdam(sparse, lr=learning_rate) if sparse else None
+    groups = [
+        {"params": params, "l2": l2}
+        for params, l2 in ((sparse_weights, True), (sparse_biases, False))
+        if params
+    ]
+    lazy = torch.optim.SparseAdam(groups, lr=learning_rate) if groups else None
     return AdamWithSparseRows(dense, lazy, decay)
 
 
@@ -81,7 +90,7 @@ class Trainer:
     Parameters
     ----------
     network : nn.Module
-        Has ``forward`` to head logits and ``head.loss(logits, targets)``.
+        Has ``loss(batch, targets)`` (see :class:`~skmhe.nn.MHENetwork`).
     optimizer : AdamWithSparseRows or torch.optim.Optimizer
         Anything with ``zero_grad(set_to_none)`` and ``step()``.
     device : torch.device
@@ -106,8 +115,12 @@ class Trainer:
     verbose: bool = False
     sparse_batches: bool = False
 
-    def train_epoch(self, X, targets: torch.Tensor) -> float:
-        """One pass over ``X``; returns the mean training loss per row."""
+    def train_epoch(self, X, targets) -> float:
+        """One pass over ``X``; returns the mean training loss per row.
+
+        ``targets``: an int64 tensor (one row of codes per sample) or a CSR
+        matrix (the label ids of each sample), see :func:`rows_to_targets`.
+        """
         n = targets.shape[0]
         order = (
             torch.randperm(n, generator=self.generator).numpy()
@@ -119,9 +132,9 @@ class Trainer:
         for start in range(0, n, self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = rows_to_batch(X, rows, self.device, as_sparse=self.sparse_batches)
-            batch_targets = targets[torch.from_numpy(rows)].to(self.device, non_blocking=True)
+            batch_targets = rows_to_targets(targets, rows, self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.network.head.loss(self.network(batch), batch_targets)
+            loss = self.network.loss(batch, batch_targets)
             loss.backward()
             self.optimizer.step()
             total += loss.detach().double() * len(rows)
@@ -130,7 +143,7 @@ class Trainer:
     def fit(
         self,
         X,
-        targets: np.ndarray,
+        targets,
         *,
         max_epochs: int,
         stopper: NoImprovementStopping | None,
@@ -141,7 +154,9 @@ class Trainer:
 
         ``score`` (validation accuracy) is evaluated after every epoch when given.
         """
-        targets_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64))
+        targets_t = targets if sp.issparse(targets) else torch.from_numpy(
+            np.ascontiguousarray(targets, dtype=np.int64)
+        )
         stopped = False
         for _ in range(max_epochs):
             loss = self.train_epoch(X, targets_t)

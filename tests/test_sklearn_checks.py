@@ -1,5 +1,6 @@
-"""scikit-learn's own estimator checks on MHEClassifier."""
+"""scikit-learn's own estimator checks on MHEClassifier, for every method."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmhe import MHEClassifier
@@ -12,8 +13,17 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILURES
 
 
+@pytest.mark.parametrize("method", ["product", "cascade", "sampling"])
+def test_method_is_a_parameter(method):
+    est = MHEClassifier(method=method)
+    assert est.get_params()["method"] == method
+
+
 @parametrize_with_checks(
-    [MHEClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0)],
+    [
+        MHEClassifier(method=method, hidden_layer_sizes=(32,), max_iter=100, random_state=0)
+        for method in ("product", "cascade", "sampling")
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):

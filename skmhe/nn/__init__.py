@@ -1,15 +1,25 @@
-"""Torch modules: sparse-aware MLP backbone and multi-head output layers."""
+"""Torch modules: sparse-aware MLP backbone and the multi-head output layers."""
 
 from .backbone import ACTIVATIONS, MLPBackbone, init_gain
+from .cascade import CascadeLevels, SoftmaxCascadeHead
 from .heads import ProductHead
 from .layers import SparseBatch, SparseLinear
 from .model import MHENetwork
+from .sampling import SAMPLING_MODES, SamplingHead
+from .sigmoid_cascade import SigmoidCascadeHead
+from .tables import EmbeddingTable
 
 __all__ = [
     "ACTIVATIONS",
+    "CascadeLevels",
+    "EmbeddingTable",
     "MLPBackbone",
     "MHENetwork",
     "ProductHead",
+    "SAMPLING_MODES",
+    "SamplingHead",
+    "SigmoidCascadeHead",
+    "SoftmaxCascadeHead",
     "SparseBatch",
     "SparseLinear",
     "init_gain",

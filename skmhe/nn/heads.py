@@ -1,4 +1,15 @@
-"""Output heads: the Multi-Head Product classifier."""
+"""Output heads: the Multi-Head Product classifier, and the interface every head has.
+
+A head maps backbone features to a distribution over codes (labels written
+in mixed radix, see :class:`skmhe.LabelCodec`). Every single-label head has
+
+* ``loss(features, codes)`` -- mean training loss of a batch, ``codes`` of
+  shape ``(n, H)`` (the label's digits);
+* ``topk(features, k)`` -- ``(log_proba, codes)`` of the ``k`` best codes,
+  both ``(n, k)``, log-probabilities of the head's own normalised model;
+* ``log_proba(features)`` -- dense ``(n, n_classes)`` log-probabilities;
+* ``log_likelihood(features, codes)`` -- ``log p(code | x)``, shape ``(n,)``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..ops import kronecker_topk, multi_head_cross_entropy
+from ..ops import kronecker_log_mass, kronecker_log_proba, kronecker_topk, multi_head_cross_entropy
 from .layers import Batch, SparseLinear
 
 
@@ -16,9 +27,10 @@ class ProductHead(nn.Module):
 
     One linear map to ``sum(factors)`` logits, read as ``H`` concatenated
     heads. The joint distribution over codes is the Kronecker product of the
-    heads' softmaxes; with a single factor this is the ordinary dense softmax
-    classifier. Output-layer parameters: ``(in_features + 1) * sum(factors)``
-    instead of ``(in_features + 1) * prod(factors)``.
+    heads' softmaxes, renormalised over the ``n_classes`` valid codes; with a
+    single factor this is the ordinary dense softmax classifier. Output-layer
+    parameters: ``(in_features + 1) * sum(factors)`` instead of
+    ``(in_features + 1) * prod(factors)``.
 
     Parameters
     ----------
@@ -26,6 +38,8 @@ class ProductHead(nn.Module):
         Width of the features fed to the head.
     factors : sequence of int
         Head sizes.
+    n_classes : int, optional
+        Valid codes are ``< n_classes``; default ``prod(factors)``.
     init_gain : float, default=6.0
         See :class:`SparseLinear`.
     generator : torch.Generator, optional
@@ -39,6 +53,7 @@ class ProductHead(nn.Module):
         self,
         in_features: int,
         factors: Sequence[int],
+        n_classes: int | None = None,
         *,
         init_gain: float = 6.0,
         generator: torch.Generator | None = None,
@@ -46,6 +61,10 @@ class ProductHead(nn.Module):
     ):
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
+        n_codes = 1
+        for f in self.factors:
+            n_codes *= f
+        self.n_classes = n_codes if n_classes is None else int(n_classes)
         self.linear = SparseLinear(
             in_features,
             sum(self.factors),
@@ -58,12 +77,28 @@ class ProductHead(nn.Module):
         """Concatenated head logits, shape ``(n, sum(factors))``."""
         return self.linear(features)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean over rows of the summed per-head cross-entropy."""
-        return multi_head_cross_entropy(logits, targets, self.factors)
+    def _logits(self, features: Batch) -> torch.Tensor:
+        logits = self(features)
+        # float64 is cheap on the CPU; CUDA keeps float32 for the Triton kernels
+        return logits.double() if logits.device.type == "cpu" else logits
 
-    def topk(
-        self, logits: torch.Tensor, k: int, n_classes: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact top-k codes below ``n_classes`` and their joint log-probabilities."""
-        return kronecker_topk(logits, self.factors, k, n_classes)
+    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """Mean over rows of the summed per-head cross-entropy."""
+        return multi_head_cross_entropy(self(features), codes, self.factors)
+
+    def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact top-``k`` valid codes and their renormalised log-probabilities."""
+        logits = self._logits(features)
+        values, codes = kronecker_topk(logits, self.factors, k, self.n_classes)
+        log_mass = kronecker_log_mass(logits.double(), self.factors, self.n_classes)
+        return values.double() - log_mass[:, None], codes
+
+    def log_proba(self, features: Batch) -> torch.Tensor:
+        """Log-probabilities of the valid codes, shape ``(n, n_classes)``."""
+        return kronecker_log_proba(self(features).double(), self.factors, self.n_classes)
+
+    def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """``log p(code | x)`` renormalised over the valid codes, shape ``(n,)``."""
+        logits = self(features).double()
+        nll = multi_head_cross_entropy(logits, codes, self.factors, "none")
+        return -nll - kronecker_log_mass(logits, self.factors, self.n_classes)

@@ -36,6 +36,10 @@ class SparseBatch(NamedTuple):
         """Move all three tensors to ``device``."""
         return SparseBatch(*(t.to(device, non_blocking=True) for t in self))
 
+    def double(self) -> "SparseBatch":
+        """The same batch with float64 values."""
+        return SparseBatch(self.indices, self.offsets, self.values.double())
+
 
 Batch = torch.Tensor | SparseBatch
 
@@ -82,6 +86,10 @@ class SparseLinear(nn.Module):
         self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(bias)
 
+    def sparse_parameters(self) -> list[tuple[nn.Parameter, bool]]:
+        """Parameters with sparse gradients, each with whether L2 applies to it."""
+        return [(self.weight, True)] if self.sparse_grad else []
+
     def forward(self, x: Batch) -> torch.Tensor:
         if isinstance(x, SparseBatch):
             out = F.embedding_bag(
@@ -89,11 +97,13 @@ class SparseLinear(nn.Module):
                 self.weight,
                 x.offsets,
                 mode="sum",
-                per_sample_weights=x.values,
+                per_sample_weights=x.values.to(self.weight.dtype),
                 sparse=self.sparse_grad,
             )
-            return out + self.bias
-        return torch.addmm(self.bias, x, self.weight)
+            # a row's sum does not depend on the batch: float64 values only widen the result
+            return out.to(x.values.dtype) + self.bias.to(x.values.dtype)
+        # float64 rows (precise CPU inference) use float64 copies of the weights
+        return torch.addmm(self.bias.to(x.dtype), x, self.weight.to(x.dtype))
 
     def extra_repr(self) -> str:
         return (

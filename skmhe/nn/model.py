@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .layers import Batch
@@ -15,7 +16,8 @@ class MHENetwork(nn.Module):
     backbone : nn.Module
         Maps a batch (dense or :class:`~skmhe.nn.SparseBatch`) to features.
     head : nn.Module
-        Maps features to head logits; also provides ``loss`` and ``topk``.
+        Scores features: has ``loss(features, targets)`` and ``topk`` (see
+        :mod:`skmhe.nn.heads` for the interface).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module):
@@ -23,5 +25,14 @@ class MHENetwork(nn.Module):
         self.backbone = backbone
         self.head = head
 
-    def forward(self, x: Batch):
-        return self.head(self.backbone(x))
+    def forward(self, x: Batch) -> Batch:
+        """The backbone's features of ``x`` (what every head method takes)."""
+        return self.backbone(x)
+
+    def loss(self, x: Batch, targets) -> torch.Tensor:
+        """Training loss of a batch: the head's loss on the backbone's features."""
+        return self.head.loss(self.backbone(x), targets)
+
+    def output_parameters(self) -> int:
+        """Number of parameters in the output layer (the head)."""
+        return sum(p.numel() for p in self.head.parameters())

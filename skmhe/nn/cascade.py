@@ -1,0 +1,199 @@
+"""Multi-Head Cascade (MHC): levels of a label tree cut from the mixed-radix code.
+
+Level 0 is a linear head over the ``C_1`` top-level groups (code prefixes
+of one digit). Level ``h >= 1`` scores the ``C_{h+1}`` children of chosen
+prefixes through a query projection of the features and a table of prefix
+embeddings, so only candidate labels are ever scored. The groups are
+contiguous ranges of codes: no label clustering.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops.candidates import best_codes, child_codes
+from .layers import Batch, SparseLinear
+from .tables import EmbeddingTable
+
+
+def valid_prefixes(factors: Sequence[int], n_classes: int) -> list[int]:
+    """Number of prefixes at each level with at least one valid code below them."""
+    out, stride = [], math.prod(factors)
+    for c in factors:
+        stride //= c
+        out.append(-(-n_classes // stride))
+    return out
+
+
+class CascadeLevels(nn.Module):
+    """The layers of a cascade, shared by its softmax and sigmoid forms.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the backbone features.
+    factors : sequence of int
+        Radix of each level: ``C_1`` groups at the top, ``C_H`` labels in each
+        last-level group.
+    n_classes : int
+        Valid codes are ``< n_classes``; other prefixes are masked out.
+    embedding_size : int
+        Size of the queries and of the prefix embeddings.
+    n_candidate_groups : int
+        Prefixes kept per level when searching (the beam width).
+    init_gain : float, default=6.0
+        Glorot numerator of the linear layers (see :class:`SparseLinear`).
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+    sparse_grad : bool, default=False
+        Sparse input-layer gradients, for a head fed the sparse input directly.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        factors: Sequence[int],
+        n_classes: int,
+        embedding_size: int,
+        n_candidate_groups: int,
+        *,
+        init_gain: float = 6.0,
+        generator: torch.Generator | None = None,
+        sparse_grad: bool = False,
+    ):
+        super().__init__()
+        self.factors = tuple(int(f) for f in factors)
+        self.n_classes = int(n_classes)
+        self.n_candidate_groups = int(n_candidate_groups)
+        self.valid = valid_prefixes(self.factors, self.n_classes)
+        kwargs = dict(init_gain=init_gain, generator=generator, sparse_grad=sparse_grad)
+        self.root = SparseLinear(in_features, self.factors[0], **kwargs)
+        self.queries = nn.ModuleList(
+            SparseLinear(in_features, embedding_size, **kwargs) for _ in self.factors[1:]
+        )
+        self.tables = nn.ModuleList(
+            EmbeddingTable(math.prod(self.factors[: h + 1]), embedding_size, generator=generator)
+            for h in range(1, len(self.factors))
+        )
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.factors)
+
+    def root_logits(self, features: Batch) -> torch.Tensor:
+        """Level-0 logits ``(n, C_1)``, ``-inf`` on groups holding only padding."""
+        logits = self.root(features)
+        if self.valid[0] < self.factors[0]:
+            logits = logits.clone()
+            logits[:, self.valid[0] :] = float("-inf")
+        return logits
+
+    def queries_of(self, features: Batch) -> list[torch.Tensor]:
+        """The query of every level ``h >= 1`` (index ``h - 1``)."""
+        return [query(features) for query in self.queries]
+
+    def child_logits(self, level: int, query: torch.Tensor, parents: torch.Tensor):
+        """Codes and logits of the children of ``parents`` at ``level >= 1``.
+
+        Returns ``(codes, logits)``, both ``(n, k * C_{level+1})``; logits of
+        padding codes are ``-inf``.
+        """
+        codes = child_codes(parents, self.factors[level])
+        logits = self.tables[level - 1].score(query, codes)
+        return codes, logits.masked_fill(codes >= self.valid[level], float("-inf"))
+
+    def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:
+        """Logits of every child of every valid parent, ``(n, valid[level-1], C)``."""
+        c = self.factors[level]
+        n_parents = self.valid[level - 1]
+        logits = self.tables[level - 1].score_all(query, n_parents * c).view(-1, n_parents, c)
+        codes = torch.arange(n_parents * c, device=logits.device).view(n_parents, c)
+        return logits.masked_fill(codes >= self.valid[level], float("-inf"))
+
+    def beam_search(self, features: Batch, k: int, log_score) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best ``k`` codes by summed per-level log-scores, keeping a beam per level.
+
+        ``log_score(logits)`` turns a level's logits (``(n, groups, C)``) into
+        log-scores: a log-softmax over the last axis (softmax cascade) or a
+        log-sigmoid (sigmoid cascade). The beam keeps
+        ``max(k, n_candidate_groups)`` prefixes per level.
+        """
+        width = max(k, self.n_candidate_groups)
+        features = _precise_features(features)
+        root = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)
+        n = root.shape[0]
+        codes = torch.arange(root.shape[1], device=root.device).expand(n, -1)
+        last = self.n_levels - 1
+        values, codes = best_codes(root, codes, k if last == 0 else min(width, self.valid[0]))
+        for h, query in enumerate(self.queries_of(features), start=1):
+            child, logits = self.child_logits(h, query, codes)
+            scores = log_score(logits.view(n, codes.shape[1], -1)) + values.unsqueeze(2)
+            keep = k if h == last else min(width, self.valid[h])
+            values, codes = best_codes(scores.flatten(1), child, keep)
+        return values, codes
+
+    def expand_all(self, features: Batch, log_score) -> torch.Tensor:
+        """Summed log-scores of every valid code, ``(n, n_classes)``."""
+        features = _precise_features(features)
+        values = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
+        for h, query in enumerate(self.queries_of(features), start=1):
+            scores = log_score(self.all_child_logits(h, query).to(values.dtype))
+            values = (scores + values.unsqueeze(2)).flatten(1)[:, : self.valid[h]]
+        return values
+
+
+def precise(logits: torch.Tensor) -> torch.Tensor:
+    """float64 on the CPU, where it is cheap; other devices keep their dtype."""
+    return logits.double() if logits.device.type == "cpu" else logits
+
+
+def _precise_features(features: Batch) -> Batch:
+    """Dense CPU features in float64, so that scores do not depend on the chunking."""
+    return precise(features) if isinstance(features, torch.Tensor) else features
+
+
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    return F.log_softmax(precise(logits), dim=-1)
+
+
+class SoftmaxCascadeHead(CascadeLevels):
+    """Single-label Multi-Head Cascade: ``p(y) = prod_h p(y_h | y_1..y_{h-1}, x)``.
+
+    Level 0 is a softmax over the ``C_1`` groups; each later level a softmax
+    over the children of the previous prefix, scored through label
+    embeddings. Training scores only the ground-truth path (cost
+    ``O(sum_h C_h * d)`` a row); the model is normalised, so perplexity is
+    exact. Prediction is a beam search keeping ``n_candidate_groups``
+    prefixes per level. With one factor it is the dense softmax classifier.
+    Parameters as :class:`CascadeLevels`.
+    """
+
+    def _path_nll(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        nll = F.cross_entropy(self.root_logits(features), codes[:, 0], reduction="none")
+        prefix = codes[:, :1]
+        for h, query in enumerate(self.queries_of(features), start=1):
+            _, logits = self.child_logits(h, query, prefix)
+            nll = nll + F.cross_entropy(logits, codes[:, h], reduction="none")
+            prefix = prefix * self.factors[h] + codes[:, h : h + 1]
+        return nll
+
+    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """Mean over rows of the summed per-level cross-entropy on the true path."""
+        return self._path_nll(features, codes).mean()
+
+    def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best ``k`` codes found by the beam search, with their log-probabilities."""
+        return self.beam_search(features, k, _log_softmax)
+
+    def log_proba(self, features: Batch) -> torch.Tensor:
+        """Log-probabilities of every valid code, ``(n, n_classes)``."""
+        return self.expand_all(features, lambda x: F.log_softmax(x.double(), dim=-1))
+
+    def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """``log p(code | x)``, shape ``(n,)``."""
+        return -self._path_nll(features, codes).double()

@@ -1,0 +1,141 @@
+"""Multi-Head Sampling (MHS): a full classifier trained on sampled groups."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import kronecker_topk
+from ..ops.candidates import child_codes, sample_groups
+from .cascade import precise
+from .layers import Batch, SparseBatch
+from .tables import EmbeddingTable
+
+SAMPLING_MODES = ("random", "batch")
+
+
+class SamplingHead(nn.Module):
+    """Full softmax classifier over all codes, trained on a few groups a step.
+
+    The classifier is a ``(prod(factors), d)`` weight, i.e. ``(C_1, C_2, d)``
+    for two factors: group ``g`` is the block of the last factor's
+    ``C_H`` codes sharing the prefix ``g``. A training step computes the
+    softmax only over the codes of the row's ground-truth group and
+    ``n_sampled_groups - 1`` other groups, with the target re-indexed into
+    that slice (``mode="random"``: other groups drawn uniformly and
+    independently for each row; ``mode="batch"``: one shared slice, the union
+    of the batch's ground-truth groups). A step costs
+    ``O(n_sampled_groups * C_H * d)`` a row instead of ``O(C * d)``. At test
+    time the whole classifier is used: an exact softmax over the valid
+    codes.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the backbone features (dense; the head needs a hidden layer
+        in front of sparse inputs).
+    factors : sequence of int
+        The code; the last factor is the group size.
+    n_classes : int
+        Valid codes are ``< n_classes``.
+    n_sampled_groups : int
+        Groups per row in a training softmax (the true one included).
+    mode : {"random", "batch"}, default="random"
+        How the groups are chosen, see above.
+    generator : torch.Generator, optional
+        Source of the initialisation and of the sampled groups.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        factors: Sequence[int],
+        n_classes: int,
+        n_sampled_groups: int,
+        *,
+        mode: str = "random",
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if mode not in SAMPLING_MODES:
+            raise ValueError(f"mode must be one of {SAMPLING_MODES}, got {mode!r}")
+        self.factors = tuple(int(f) for f in factors)
+        self.n_classes = int(n_classes)
+        self.n_sampled_groups = int(n_sampled_groups)
+        self.mode = mode
+        self.group_size = self.factors[-1]
+        self.n_groups = -(-self.n_classes // self.group_size)
+        n_codes = math.prod(self.factors)
+        self.classifier = EmbeddingTable(n_codes, in_features, generator=generator)
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if generator else 0
+        self.sampler = torch.Generator().manual_seed(seed)
+
+    def _check_dense(self, features: Batch) -> None:
+        if isinstance(features, SparseBatch):
+            raise ValueError(
+                "method='sampling' needs dense features: give the model at least one hidden layer"
+            )
+
+    def sampled_slice(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate codes of each row and the position of its true code.
+
+        Returns ``(candidates, target)``: ``candidates`` of shape
+        ``(n, m)`` (``(1, m)`` in ``"batch"`` mode, shared by all rows),
+        ``target`` of shape ``(n,)`` indexing the true code in the row's slice.
+        """
+        true_group = codes // self.group_size
+        local = codes % self.group_size
+        if self.mode == "batch":
+            groups, position = torch.unique(true_group, return_inverse=True)
+            return child_codes(groups.unsqueeze(0), self.group_size), position * self.group_size + local
+        groups = sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler)
+        return child_codes(groups, self.group_size), local
+
+    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over each row's sampled slice of codes.
+
+        ``codes`` are the label digits ``(n, H)``, as for the other heads.
+        """
+        self._check_dense(features)
+        flat = self._flat(codes)
+        candidates, target = self.sampled_slice(flat)
+        if self.mode == "batch":
+            table = self.classifier
+            ids = candidates[0]
+            weight = F.embedding(ids, table.weight, sparse=table.sparse_grad)
+            bias = F.embedding(ids, table.bias, sparse=table.sparse_grad).squeeze(1)
+            logits = torch.addmm(bias, features, weight.t()).masked_fill(ids >= self.n_classes, float("-inf"))
+        else:
+            logits = self.classifier.score(features, candidates)
+            logits = logits.masked_fill(candidates >= self.n_classes, float("-inf"))
+        return F.cross_entropy(logits, target)
+
+    def _flat(self, codes: torch.Tensor) -> torch.Tensor:
+        flat = torch.zeros_like(codes[:, 0])
+        for h, c in enumerate(self.factors):
+            flat = flat * c + codes[:, h]
+        return flat
+
+    def logits(self, features: Batch) -> torch.Tensor:
+        """Logits of every valid code, ``(n, n_classes)``."""
+        self._check_dense(features)
+        return self.classifier.score_all(precise(features), self.n_classes)
+
+    def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact top-``k`` codes of the full softmax and their log-probabilities."""
+        logits = precise(self.logits(features))
+        values, codes = kronecker_topk(logits, (self.n_classes,), k, self.n_classes)
+        return values.double(), codes
+
+    def log_proba(self, features: Batch) -> torch.Tensor:
+        """Log-probabilities of every valid code, ``(n, n_classes)``."""
+        return F.log_softmax(self.logits(features).double(), dim=1)
+
+    def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """``log p(code | x)`` under the full softmax, shape ``(n,)``."""
+        log_proba = self.log_proba(features)
+        return log_proba.gather(1, self._flat(codes).unsqueeze(1)).squeeze(1)

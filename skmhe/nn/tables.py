@@ -1,0 +1,58 @@
+"""A table of label (or prefix) embeddings scored only at candidate rows."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..ops.candidates import score_candidates
+
+
+class EmbeddingTable(nn.Module):
+    """``N`` embeddings of size ``d`` with a bias each, scored against queries.
+
+    The cascade's label embeddings and Multi-Head Sampling's full classifier.
+    Training scores only candidate rows (:meth:`score`), whose gradients are
+    sparse so that a lazy optimizer updates only those rows; inference may
+    score every row (:meth:`score_all`).
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of embeddings (labels or prefixes, padding included).
+    dim : int
+        Embedding size.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+    sparse_grad : bool, default=True
+        Sparse gradients for :meth:`score` (see
+        :func:`skmhe.ops.candidates.score_candidates`).
+    """
+
+    def __init__(
+        self, n_rows: int, dim: int, *, generator: torch.Generator | None = None, sparse_grad: bool = True
+    ):
+        super().__init__()
+        self.n_rows, self.dim, self.sparse_grad = int(n_rows), int(dim), bool(sparse_grad)
+        bound = 1.0 / math.sqrt(dim)
+        self.weight = nn.Parameter(torch.empty(n_rows, dim).uniform_(-bound, bound, generator=generator))
+        self.bias = nn.Parameter(torch.zeros(n_rows, 1))  # a column: sparse gradients
+
+    def sparse_parameters(self) -> list[tuple[nn.Parameter, bool]]:
+        """Parameters with sparse gradients, each with whether L2 applies to it."""
+        return [(self.weight, True), (self.bias, False)] if self.sparse_grad else []
+
+    def score(self, query: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``query[i] . weight[ids[i, j]] + bias[ids[i, j]]``, shape ``ids.shape``."""
+        return score_candidates(query, self.weight, ids, self.bias, sparse=self.sparse_grad)
+
+    def score_all(self, query: torch.Tensor, n_rows: int | None = None) -> torch.Tensor:
+        """Scores of the first ``n_rows`` embeddings (default all), shape ``(n, n_rows)``."""
+        n_rows = self.n_rows if n_rows is None else n_rows
+        weight, bias = self.weight[:n_rows], self.bias[:n_rows, 0]
+        return torch.addmm(bias.to(query.dtype), query, weight.to(query.dtype).t())
+
+    def extra_repr(self) -> str:
+        return f"n_rows={self.n_rows}, dim={self.dim}, sparse_grad={self.sparse_grad}"

@@ -1,0 +1,225 @@
+"""Candidate gathering and scoring, shared by every cascade and by sampling.
+
+The cascade (single- and multi-label) and Multi-Head Sampling never score the
+whole label space while training: they pick a few groups (prefixes of the
+mixed-radix code), list the labels inside them, and score only those labels
+against a table of label embeddings. These functions are the one
+implementation of each step:
+
+* :func:`select_candidates` -- the top-``k`` entries of a score matrix, with
+  forced entries (ground truth during training) always kept;
+* :func:`child_codes` -- the codes of the children of the given prefixes;
+* :func:`score_candidates` -- ``<query_i, table[id]> + bias[id]`` for the
+  listed ids only, differentiable (sparse gradients optional);
+* :func:`candidate_targets` -- which listed ids are true labels of the row;
+* :func:`sample_groups` -- the ground-truth group plus distinct random ones;
+* :func:`best_codes` -- one step of a beam search over codes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .topk import _select
+
+
+def _check_2d_int(name: str, t: torch.Tensor) -> None:
+    if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.dtype != torch.int64:
+        shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{name} must be a 2-D int64 tensor, got {shape}")
+
+
+def select_candidates(
+    scores: torch.Tensor, k: int, forced: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Columns of the ``k`` best scores of each row, forced columns always in.
+
+    Parameters
+    ----------
+    scores : Tensor of shape (n, m)
+        Any real scores (only their order matters; gradients are not kept).
+        ``-inf`` marks a column that may only be taken when forced.
+    k : int
+        Number of columns to keep, ``1 <= k``; capped at ``m``.
+    forced : Tensor of bool, shape (n, m), optional
+        Columns that must be kept (the ground truth while training). When a
+        row forces more than ``k`` columns, every row gets
+        ``max(forced per row)`` columns so that none is dropped.
+
+    Returns
+    -------
+    columns : Tensor of int64, shape (n, k')
+        Forced columns first, then by decreasing score (ties to the smaller
+        column); ``k' = min(m, max(k, forced.sum(1).max()))``.
+    """
+    if scores.dim() != 2:
+        raise ValueError(f"scores must be 2-D, got shape {tuple(scores.shape)}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n, m = scores.shape
+    s = scores.detach()
+    width = min(m, k)
+    if forced is not None:
+        if forced.shape != scores.shape or forced.dtype != torch.bool:
+            raise ValueError(f"forced must be a bool tensor of shape {tuple(scores.shape)}")
+        if n:
+            width = min(m, max(width, int(forced.sum(dim=1).max())))
+        s = s.masked_fill(forced, float("inf"))
+    order = torch.sort(s, dim=1, descending=True, stable=True).indices
+    return order[:, :width]
+
+
+def child_codes(parents: torch.Tensor, n_children: int) -> torch.Tensor:
+    """Codes of all children of each prefix: ``parent * n_children + j``.
+
+    Parameters
+    ----------
+    parents : Tensor of int64, shape (n, k)
+        Prefix codes.
+    n_children : int
+        Radix of the next level.
+
+    Returns
+    -------
+    codes : Tensor of int64, shape (n, k * n_children)
+        Children of ``parents[:, 0]`` first, each block in ascending order.
+    """
+    _check_2d_int("parents", parents)
+    local = torch.arange(n_children, device=parents.device)
+    return (parents.unsqueeze(2) * n_children + local).reshape(parents.shape[0], -1)
+
+
+def score_candidates(
+    query: torch.Tensor,
+    table: torch.Tensor,
+    ids: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    sparse: bool = False,
+) -> torch.Tensor:
+    """Scores of the listed labels only: ``query[i] . table[ids[i, j]] + bias[ids[i, j]]``.
+
+    Costs ``O(n * m * d)`` for ``m`` candidates per row, whatever the table
+    size; the gradient reaches only the gathered rows of ``table`` and
+    ``bias`` (as sparse tensors when ``sparse=True``).
+
+    Parameters
+    ----------
+    query : Tensor of shape (n, d)
+    table : Tensor of shape (N, d)
+        One embedding per label (or prefix).
+    ids : Tensor of int64, shape (n, m)
+        Rows of ``table`` to score for each query, in ``[0, N)``.
+    bias : Tensor of shape (N,) or (N, 1), optional
+        Give ``(N, 1)`` for a sparse gradient.
+    sparse : bool, default=False
+        Sparse gradients for ``table`` and ``bias``.
+
+    Returns
+    -------
+    scores : Tensor of shape (n, m)
+    """
+    _check_2d_int("ids", ids)
+    if query.dim() != 2 or table.dim() != 2 or query.shape[1] != table.shape[1]:
+        raise ValueError(
+            f"query (n, d) and table (N, d) must agree on d, got {tuple(query.shape)} "
+            f"and {tuple(table.shape)}"
+        )
+    if ids.shape[0] != query.shape[0]:
+        raise ValueError(f"ids has {ids.shape[0]} rows, query {query.shape[0]}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
+        raise ValueError(f"ids must lie in [0, {table.shape[0]})")
+    gathered = F.embedding(ids, table, sparse=sparse)  # (n, m, d)
+    scores = torch.bmm(gathered.to(query.dtype), query.unsqueeze(2)).squeeze(2)
+    if bias is not None:  # a (N, 1) bias keeps its sparse gradient a leaf's (no view)
+        column = bias if bias.dim() == 2 else bias.unsqueeze(1)
+        scores = scores + F.embedding(ids, column, sparse=sparse).squeeze(2).to(query.dtype)
+    return scores
+
+
+def candidate_targets(ids: torch.Tensor, true_ids: torch.Tensor, true_offsets: torch.Tensor) -> torch.Tensor:
+    """Which candidate ids are among the row's true ids.
+
+    Parameters
+    ----------
+    ids : Tensor of int64, shape (n, m)
+        Candidate ids of each row.
+    true_ids : Tensor of int64, shape (nnz,)
+        The true ids of all rows, row after row (CSR ``indices``).
+    true_offsets : Tensor of int64, shape (n,)
+        Start of each row in ``true_ids`` (CSR ``indptr[:-1]``).
+
+    Returns
+    -------
+    hits : Tensor of bool, shape (n, m)
+    """
+    _check_2d_int("ids", ids)
+    n = ids.shape[0]
+    if true_offsets.shape[0] != n:
+        raise ValueError(f"true_offsets has {true_offsets.shape[0]} rows, ids {n}")
+    if true_ids.numel() == 0 or ids.numel() == 0:
+        return torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
+    span = int(max(int(ids.max()), int(true_ids.max()))) + 1
+    counts = torch.diff(true_offsets, append=true_offsets.new_tensor([true_ids.shape[0]]))
+    rows = torch.repeat_interleave(torch.arange(n, device=ids.device), counts)
+    keys = torch.sort(rows * span + true_ids).values
+    query = torch.arange(n, device=ids.device).unsqueeze(1) * span + ids
+    pos = torch.searchsorted(keys, query).clamp_(max=keys.shape[0] - 1)
+    return keys[pos] == query
+
+
+def sample_groups(
+    true_groups: torch.Tensor, n_groups: int, n_sampled: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The true group of each row followed by distinct, uniformly drawn other groups.
+
+    Parameters
+    ----------
+    true_groups : Tensor of int64, shape (n,)
+        Ground-truth group of each row, in ``[0, n_groups)``.
+    n_groups : int
+        Number of groups to draw from.
+    n_sampled : int
+        Groups per row, the true one included; capped at ``n_groups``.
+    generator : torch.Generator, optional
+        Source of the draws (CPU); the global RNG is untouched.
+
+    Returns
+    -------
+    groups : Tensor of int64, shape (n, min(n_sampled, n_groups))
+        Column 0 is ``true_groups``; the other columns are distinct, differ
+        from column 0, and are a uniform draw without replacement.
+    """
+    if true_groups.dim() != 1:
+        raise ValueError(f"true_groups must be 1-D, got shape {tuple(true_groups.shape)}")
+    if n_sampled < 1:
+        raise ValueError(f"n_sampled must be >= 1, got {n_sampled}")
+    n = true_groups.shape[0]
+    width = min(n_sampled, n_groups)
+    if width == 1:
+        return true_groups.unsqueeze(1)
+    # distinct draws from the n_groups - 1 other groups: random keys, smallest width - 1
+    keys = torch.rand((n, n_groups - 1), generator=generator)
+    others = torch.topk(keys, width - 1, dim=1, largest=False).indices.to(true_groups.device)
+    others = others + (others >= true_groups.unsqueeze(1)).long()  # skip the true group
+    return torch.cat([true_groups.unsqueeze(1), others], dim=1)
+
+
+def best_codes(values: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best ``(value, code)`` pairs of each row, ties to the smaller code.
+
+    Parameters
+    ----------
+    values : Tensor of shape (n, m)
+    codes : Tensor of int64, shape (n, m)
+        In any order.
+    k : int
+        Capped at ``m``.
+
+    Returns
+    -------
+    values, codes : Tensors of shape (n, min(k, m)), best first.
+    """
+    codes, order = torch.sort(codes, dim=1)
+    return _select(values.gather(1, order), codes, min(k, codes.shape[1]))
