@@ -1,8 +1,9 @@
 """skmhe: scikit-learn compatible Multi-Head Encoding for extreme label classification."""
 
 from ._classifier import MHEClassifier
+from ._multilabel import MHEMultiLabelClassifier
 from .codec import LabelCodec
 
 __version__ = "0.1.0"
 
-__all__ = ["LabelCodec", "MHEClassifier", "__version__"]
+__all__ = ["LabelCodec", "MHEClassifier", "MHEMultiLabelClassifier", "__version__"]

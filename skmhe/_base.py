@@ -13,11 +13,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._batching import iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
 from ._training import Trainer, make_optimizer
+
+#: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
+#: it the input layer is small and a dense Adam step is cheaper than coalescing
+SPARSE_UPDATE_MIN_FEATURES = 4096
 
 # elements per intermediate inference buffer (~64 MB of float32)
 _INFERENCE_ELEMENTS = 2**24
@@ -113,9 +117,10 @@ class MHEBase:
     def _initialise(self, X) -> None:
         """Fresh network, optimizer state and history for data shaped like ``X``."""
         n_features = X.shape[1]
-        self.sparse_updates_ = (
-            sp.issparse(X) if self.sparse_updates == "auto" else bool(self.sparse_updates)
-        )
+        if self.sparse_updates == "auto":
+            self.sparse_updates_ = bool(sp.issparse(X) and n_features >= SPARSE_UPDATE_MIN_FEATURES)
+        else:
+            self.sparse_updates_ = bool(self.sparse_updates)
         self.seed_ = self._draw_seed()
         generator = torch.Generator().manual_seed(self.seed_)
         self.network_ = self._make_network(n_features, generator).to(resolve_device(self.device))
@@ -214,6 +219,28 @@ class MHEBase:
                 features = self.network_(batch)
                 out = features if fn is None else fn(features)
             yield rows, out
+
+    def _check_predict(self, X):
+        check_is_fitted(self)
+        return check_X(self, X, reset=False)
+
+    def _check_k(self, k) -> int:
+        """``k`` for a top-k query: an int in ``[1, len(classes_)]``."""
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
+            raise TypeError(f"k must be an int, got {k!r}")
+        if not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
+        return int(k)
+
+    def _check_dense_output(self, n_rows: int, n_columns: int) -> None:
+        """Refuse a dense float64 ``(n_rows, n_columns)`` result above ``proba_memory_limit``."""
+        needed = n_rows * n_columns * 8
+        if needed > self.proba_memory_limit:
+            raise ValueError(
+                f"a dense ({n_rows}, {n_columns}) score matrix needs {needed / 2**30:.2f} GiB, "
+                f"above proba_memory_limit={self.proba_memory_limit} bytes; use "
+                "predict_topk(X, k) for the top labels, or raise proba_memory_limit"
+            )
 
     # -- persistence -----------------------------------------------------
     def __getstate__(self):

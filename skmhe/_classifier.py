@@ -15,7 +15,6 @@ from sklearn.base import (
 )
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._methods import METHOD_PARAMETER_CONSTRAINTS, make_head, scores_per_row
@@ -109,7 +108,7 @@ class MHEClassifier(
         a step touches only the weight rows of the features present in the
         batch (the L2 penalty too). Much faster for wide sparse inputs
         (bag-of-words, one-hot word contexts). ``"auto"`` turns it on when the
-        ``X`` of the first fit is a sparse matrix. Lazy Adam is not the same
+        ``X`` of the first fit is a sparse matrix with at least 4096 features. Lazy Adam is not the same
         optimizer as Adam, so results differ slightly from ``False``.
     n_candidate_groups : int, default=8
         ``method="cascade"``: groups (prefixes) kept per level when predicting
@@ -365,10 +364,6 @@ class MHEClassifier(
             proba[rows] = values.double().exp().cpu().numpy()
         return labels, proba
 
-    def _check_predict(self, X):
-        check_is_fitted(self)
-        return check_X(self, X, reset=False)
-
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
 
@@ -391,11 +386,7 @@ class MHEClassifier(
             Their probabilities (the same values as :meth:`predict_proba`).
         """
         X = self._check_predict(X)
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
-            raise TypeError(f"k must be an int, got {k!r}")
-        if not 1 <= k <= len(self.classes_):
-            raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
-        idx, proba = self._topk_indices(X, int(k))
+        idx, proba = self._topk_indices(X, self._check_k(k))
         return self.classes_[idx], proba
 
     @property
@@ -416,8 +407,9 @@ class MHEClassifier(
         Returns
         -------
         features : ndarray of shape (n_samples, n_features_out)
-            Rows of ``X`` as seen by the output layer (``X`` itself, as given,
-            when ``hidden_layer_sizes=()``).
+            Rows of ``X`` as seen by the output layer: with
+            ``hidden_layer_sizes=()`` that is ``X`` itself after validation
+            (float32 values; a sparse matrix stays sparse).
         """
         dtype = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
         X = self._check_predict(X)
@@ -460,13 +452,7 @@ class MHEClassifier(
         """
         X = self._check_predict(X)
         n_classes = len(self.classes_)
-        needed = X.shape[0] * n_classes * 8
-        if needed > self.proba_memory_limit:
-            raise ValueError(
-                f"a dense ({X.shape[0]}, {n_classes}) probability matrix needs {needed / 2**30:.2f} "
-                f"GiB, above proba_memory_limit={self.proba_memory_limit} bytes; use "
-                "predict_topk(X, k) for the top classes, or raise proba_memory_limit"
-            )
+        self._check_dense_output(X.shape[0], n_classes)
         out = np.empty((X.shape[0], n_classes), dtype=np.float64)
         head = self.network_.head
         for rows, log_proba in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_proba):

@@ -73,6 +73,7 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     dense = torch.optim.Adam(
         [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}],
         lr=learning_rate,
+        fused=True,  # one kernel for all parameters (CPU and CUDA): much less per-step overhead
     )
     groups = [
         {"params": params, "l2": l2}

@@ -92,7 +92,7 @@ def test_sparse_updates_touch_only_the_rows_in_the_batch(blobs):
     X = np.abs(X) * (np.abs(X) > 2)
     X[:, 0] = 0.0  # feature 0 is never present
     Xs = sp.csr_matrix(X)
-    clf = small().partial_fit(Xs, y, classes=np.unique(y))
+    clf = small(sparse_updates=True).partial_fit(Xs, y, classes=np.unique(y))
     assert clf.sparse_updates_ is True and clf.network_.backbone.layers[0].sparse_grad
     before = clf.network_.backbone.layers[0].weight.detach().clone()
     losses = clf.partial_fit(Xs, y).partial_fit(Xs, y).loss_curve_

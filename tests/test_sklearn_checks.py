@@ -1,9 +1,9 @@
-"""scikit-learn's own estimator checks on MHEClassifier, for every method."""
+"""scikit-learn's own estimator checks on MHEClassifier (every method) and MHEMultiLabelClassifier."""
 
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmhe import MHEClassifier
+from skmhe import MHEClassifier, MHEMultiLabelClassifier
 
 # Each entry: check name -> why it is expected to fail.
 EXPECTED_FAILURES: dict[str, str] = {}
@@ -23,6 +23,10 @@ def test_method_is_a_parameter(method):
     [
         MHEClassifier(method=method, hidden_layer_sizes=(32,), max_iter=100, random_state=0)
         for method in ("product", "cascade", "sampling")
+    ]
+    + [
+        MHEMultiLabelClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0),
+        MHEMultiLabelClassifier(n_levels=1, hidden_layer_sizes=(32,), max_iter=100, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

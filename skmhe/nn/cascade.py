@@ -73,9 +73,13 @@ class CascadeLevels(nn.Module):
         self.valid = valid_prefixes(self.factors, self.n_classes)
         kwargs = dict(init_gain=init_gain, generator=generator, sparse_grad=sparse_grad)
         self.root = SparseLinear(in_features, self.factors[0], **kwargs)
-        self.queries = nn.ModuleList(
-            SparseLinear(in_features, embedding_size, **kwargs) for _ in self.factors[1:]
-        )
+        if embedding_size is None:  # the features themselves are the queries
+            embedding_size = in_features
+            self.queries = nn.ModuleList(nn.Identity() for _ in self.factors[1:])
+        else:
+            self.queries = nn.ModuleList(
+                SparseLinear(in_features, embedding_size, **kwargs) for _ in self.factors[1:]
+            )
         self.tables = nn.ModuleList(
             EmbeddingTable(math.prod(self.factors[: h + 1]), embedding_size, generator=generator)
             for h in range(1, len(self.factors))
@@ -132,7 +136,7 @@ class CascadeLevels(nn.Module):
         values, codes = best_codes(root, codes, k if last == 0 else min(width, self.valid[0]))
         for h, query in enumerate(self.queries_of(features), start=1):
             child, logits = self.child_logits(h, query, codes)
-            scores = log_score(logits.view(n, codes.shape[1], -1)) + values.unsqueeze(2)
+            scores = log_score(logits.view(n, codes.shape[1], self.factors[h])) + values.unsqueeze(2)
             keep = k if h == last else min(width, self.valid[h])
             values, codes = best_codes(scores.flatten(1), child, keep)
         return values, codes

@@ -108,7 +108,7 @@ class SamplingHead(nn.Module):
             ids = candidates[0]
             weight = F.embedding(ids, table.weight, sparse=table.sparse_grad)
             bias = F.embedding(ids, table.bias, sparse=table.sparse_grad).squeeze(1)
-            logits = torch.addmm(bias, features, weight.t()).masked_fill(ids >= self.n_classes, float("-inf"))
+            logits = torch.addmm(bias.to(features.dtype), features, weight.to(features.dtype).t()).masked_fill(ids >= self.n_classes, float("-inf"))
         else:
             logits = self.classifier.score(features, candidates)
             logits = logits.masked_fill(candidates >= self.n_classes, float("-inf"))

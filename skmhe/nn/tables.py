@@ -26,16 +26,19 @@ class EmbeddingTable(nn.Module):
         Embedding size.
     generator : torch.Generator, optional
         Source of randomness for the initialisation.
-    sparse_grad : bool, default=True
+    sparse_grad : bool or "auto", default="auto"
         Sparse gradients for :meth:`score` (see
-        :func:`skmhe.ops.candidates.score_candidates`).
+        :func:`skmhe.ops.candidates.score_candidates`), updated lazily.
+        ``"auto"``: for tables of at least 65536 rows; a smaller table is
+        cheaper to update densely than to coalesce a sparse gradient for.
     """
 
     def __init__(
-        self, n_rows: int, dim: int, *, generator: torch.Generator | None = None, sparse_grad: bool = True
+        self, n_rows: int, dim: int, *, generator: torch.Generator | None = None, sparse_grad="auto"
     ):
         super().__init__()
-        self.n_rows, self.dim, self.sparse_grad = int(n_rows), int(dim), bool(sparse_grad)
+        self.n_rows, self.dim = int(n_rows), int(dim)
+        self.sparse_grad = self.n_rows >= 65536 if sparse_grad == "auto" else bool(sparse_grad)
         bound = 1.0 / math.sqrt(dim)
         self.weight = nn.Parameter(torch.empty(n_rows, dim).uniform_(-bound, bound, generator=generator))
         self.bias = nn.Parameter(torch.zeros(n_rows, 1))  # a column: sparse gradients

@@ -24,6 +24,12 @@ import torch.nn.functional as F
 from .topk import _select
 
 
+#: score the distinct ids of a batch with one matrix product when there are at most this
+#: many times the candidates of a row (a dense product is ~20x faster per value than
+#: gathering one embedding per candidate)
+_SHARED_ROUTE_RATIO = 8
+
+
 def _check_2d_int(name: str, t: torch.Tensor) -> None:
     if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.dtype != torch.int64:
         shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -65,8 +71,10 @@ def select_candidates(
             raise ValueError(f"forced must be a bool tensor of shape {tuple(scores.shape)}")
         if n:
             width = min(m, max(width, int(forced.sum(dim=1).max())))
-        s = s.masked_fill(forced, float("inf"))
     order = torch.sort(s, dim=1, descending=True, stable=True).indices
+    if forced is not None:  # forced columns first, each part still by score
+        first = torch.sort(forced.gather(1, order).to(torch.int8), dim=1, descending=True, stable=True)
+        order = order.gather(1, first.indices)
     return order[:, :width]
 
 
@@ -87,7 +95,7 @@ def child_codes(parents: torch.Tensor, n_children: int) -> torch.Tensor:
     """
     _check_2d_int("parents", parents)
     local = torch.arange(n_children, device=parents.device)
-    return (parents.unsqueeze(2) * n_children + local).reshape(parents.shape[0], -1)
+    return (parents.unsqueeze(2) * n_children + local).reshape(parents.shape[0], parents.shape[1] * n_children)
 
 
 def score_candidates(
@@ -102,7 +110,10 @@ def score_candidates(
 
     Costs ``O(n * m * d)`` for ``m`` candidates per row, whatever the table
     size; the gradient reaches only the gathered rows of ``table`` and
-    ``bias`` (as sparse tensors when ``sparse=True``).
+    ``bias`` (as sparse tensors when ``sparse=True``). When the batch's rows
+    share most of their candidates (at most ``8 * m`` distinct ids), the
+    distinct ids are scored by one matrix product instead, which gives the same
+    values much faster.
 
     Parameters
     ----------
@@ -112,7 +123,7 @@ def score_candidates(
     ids : Tensor of int64, shape (n, m)
         Rows of ``table`` to score for each query, in ``[0, N)``.
     bias : Tensor of shape (N,) or (N, 1), optional
-        Give ``(N, 1)`` for a sparse gradient.
+        Only an ``(N, 1)`` bias gets a sparse gradient; an ``(N,)`` one a dense one.
     sparse : bool, default=False
         Sparse gradients for ``table`` and ``bias``.
 
@@ -130,11 +141,25 @@ def score_candidates(
         raise ValueError(f"ids has {ids.shape[0]} rows, query {query.shape[0]}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
         raise ValueError(f"ids must lie in [0, {table.shape[0]})")
+    column, bias_sparse = None, sparse
+    if bias is not None:
+        # a sparse gradient cannot flow back through a view: only an (N, 1) bias gets one
+        column = bias if bias.dim() == 2 else bias.unsqueeze(1)
+        bias_sparse = sparse and bias.dim() == 2
+    n, m = ids.shape
+    unique, inverse = torch.unique(ids, return_inverse=True)
+    if unique.numel() <= _SHARED_ROUTE_RATIO * m:
+        # rows share most candidates: score the batch's distinct ids with one matrix
+        # product (fast), then pick each row's columns
+        shared = F.embedding(unique, table, sparse=sparse).to(query.dtype)  # (u, d)
+        scores = (query @ shared.t()).gather(1, inverse)
+        if column is not None:
+            scores = scores + F.embedding(unique, column, sparse=bias_sparse).squeeze(1).to(query.dtype)[inverse]
+        return scores
     gathered = F.embedding(ids, table, sparse=sparse)  # (n, m, d)
     scores = torch.bmm(gathered.to(query.dtype), query.unsqueeze(2)).squeeze(2)
-    if bias is not None:  # a (N, 1) bias keeps its sparse gradient a leaf's (no view)
-        column = bias if bias.dim() == 2 else bias.unsqueeze(1)
-        scores = scores + F.embedding(ids, column, sparse=sparse).squeeze(2).to(query.dtype)
+    if column is not None:
+        scores = scores + F.embedding(ids, column, sparse=bias_sparse).squeeze(2).to(query.dtype)
     return scores
 
 

@@ -1,0 +1,388 @@
+"""MHEMultiLabelClassifier: extreme multi-label classification with a Multi-Head Cascade."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._label_sets import decode_label_sets, encode_label_sets
+from .codec import LabelCodec
+from .nn import MHENetwork, MLPBackbone, SigmoidCascadeHead, init_gain
+
+#: largest automatic group size (candidate labels a row costs: n_candidate_groups * group_size)
+_MAX_AUTO_GROUP = 128
+
+
+class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
+    """Multi-layer perceptron with a Multi-Head Cascade (MHC) multi-label output.
+
+    The labels ``0..L-1`` are cut into contiguous groups of ``group_size``
+    (no label clustering). A group head scores the groups with sigmoids; a
+    second stage scores only the labels of the candidate groups, through a
+    query projection of the features and a table of label embeddings. While
+    training, the candidates are the ``n_candidate_groups`` best groups plus
+    every group holding a true label (forced in), and the loss is binary
+    cross-entropy over all groups and over the candidate labels. A label's
+    score is ``sigmoid(group logit) * sigmoid(label logit)``; prediction
+    scores the labels of the top ``n_candidate_groups`` groups only. With
+    ``n_levels=3`` the groups are themselves grouped (for very large ``L``);
+    ``n_levels=1`` is the flat one-vs-all output layer (the dense baseline).
+    (Liang et al., "Multi-Head Encoding for Extreme Label Classification",
+    TPAMI 2024.)
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(512,)
+        Width of each hidden layer of the backbone.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Hidden-layer activation.
+    n_levels : {1, 2, 3}, default=2
+        Levels of the cascade: 1 flat, 2 groups then labels, 3 groups of
+        groups, groups, labels.
+    group_size : int, default=None
+        Labels per last-level group. ``None``: ``ceil(L ** (1 / n_levels))``,
+        at most 128. The group count is ``ceil(L / group_size)``; the last
+        group may be short (its padding is never predicted).
+    n_candidate_groups : int, default=10
+        Groups (prefixes) kept per level, for training (plus the forced true
+        groups) and prediction.
+    embedding_size : int, default=128
+        Size of the label embeddings and queries.
+    threshold : float, default=0.5
+        :meth:`predict` returns the labels scoring at least this.
+    predict_k : int, default=None
+        When set, :meth:`predict` returns exactly the ``predict_k`` best labels
+        of each sample instead of thresholding.
+    alpha, batch_size, learning_rate_init, max_iter, shuffle, random_state, \
+tol, verbose, warm_start, early_stopping, validation_fraction, \
+n_iter_no_change, device, proba_memory_limit, sparse_updates
+        As in :class:`MHEClassifier` (same meaning, shared code). Early
+        stopping watches precision@1 on the held-out rows.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_labels,)
+        Label of each column: ``arange(n_labels)`` for an indicator ``Y``, the
+        sorted label values for label lists, the classes for 1-D ``y``.
+    codec_ : LabelCodec
+        The label code; its factors are the cascade's levels.
+    y_format_ : {"sparse", "dense", "lists", "multiclass"}
+        How ``Y`` was given to fit; :meth:`predict` answers the same way.
+    network_ : torch.nn.Module
+        The trained network.
+    n_features_in_, feature_names_in_, n_iter_, t_, loss_curve_, best_loss_, \
+validation_scores_, best_validation_score_, seed_, sparse_updates_
+        As in :class:`MHEClassifier`.
+
+    See Also
+    --------
+    MHEClassifier : single-label classification.
+    skmhe.metrics.precision_at_k : ranking metrics over :meth:`predict_topk`.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from sklearn.datasets import make_multilabel_classification
+    >>> from skmhe import MHEMultiLabelClassifier
+    >>> X, Y = make_multilabel_classification(n_samples=300, n_classes=20, random_state=0)
+    >>> clf = MHEMultiLabelClassifier(max_iter=30, random_state=0).fit(X, sp.csr_matrix(Y))
+    >>> labels, scores = clf.predict_topk(X[:2], k=3)
+    >>> labels.shape
+    (2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "n_levels": [Interval(Integral, 1, 3, closed="both")],
+        "group_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_candidate_groups": [Interval(Integral, 1, None, closed="left")],
+        "embedding_size": [Interval(Integral, 1, None, closed="left"), None],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "predict_k": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(512,),
+        activation="relu",
+        *,
+        n_levels=2,
+        group_size=None,
+        n_candidate_groups=10,
+        embedding_size=128,
+        threshold=0.5,
+        predict_k=None,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        device="auto",
+        proba_memory_limit=4 * 2**30,
+        sparse_updates="auto",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.n_levels = n_levels
+        self.group_size = group_size
+        self.n_candidate_groups = n_candidate_groups
+        self.embedding_size = embedding_size
+        self.threshold = threshold
+        self.predict_k = predict_k
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.proba_memory_limit = proba_memory_limit
+        self.sparse_updates = sparse_updates
+
+    # -- pieces used by MHEBase ---------------------------------------------
+    def _make_codec(self, n_labels: int) -> LabelCodec:
+        if self.n_levels == 1:
+            return LabelCodec((n_labels,))
+        size = self.group_size
+        if size is None:
+            size = min(_MAX_AUTO_GROUP, math.ceil(n_labels ** (1 / self.n_levels)))
+        size = max(1, min(int(size), n_labels))
+        n_groups = -(-n_labels // size)
+        if self.n_levels == 2:
+            return LabelCodec((n_groups, size))
+        return LabelCodec((*LabelCodec.for_n_classes(n_groups, 2).factors, size))
+
+    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
+        sizes = hidden_sizes(self.hidden_layer_sizes)
+        backbone = MLPBackbone(
+            n_features, sizes, self.activation, generator=generator, sparse_grad=self.sparse_updates_
+        )
+        head = SigmoidCascadeHead(
+            backbone.out_features,
+            self.codec_.factors,
+            len(self.classes_),
+            self.embedding_size,
+            self.n_candidate_groups,
+            init_gain=init_gain(self.activation),
+            generator=generator,
+            sparse_grad=self.sparse_updates_ and not sizes,
+        )
+        return MHENetwork(backbone, head)
+
+    def _targets(self, Y: sp.csr_matrix) -> sp.csr_matrix:
+        return Y
+
+    def _validation_score(self, X, Y: sp.csr_matrix) -> float:
+        top = self._topk_indices(X, 1)[0][:, 0]
+        return float(np.mean(Y[np.arange(Y.shape[0]), top].toarray()))
+
+    # -- public API -------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to ``X`` and the label sets ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Dense array, pandas DataFrame or scipy sparse matrix (TF-IDF, bag
+            of words: fed to a sparse first layer, never densified whole).
+        y : sparse matrix or array-like of shape (n_samples, n_labels), or list of label lists
+            A 0/1 indicator (sparse or dense), the label list of each sample
+            (``MultiLabelBinarizer`` semantics), or one label per sample
+            (1-D; the model then behaves as a multiclass classifier).
+
+        Returns
+        -------
+        self : MHEMultiLabelClassifier
+        """
+        continuing = self.warm_start and hasattr(self, "network_")
+        X = check_X(self, X, reset=not continuing)
+        Y, classes, form = encode_label_sets(y, X.shape[0])
+        if continuing:
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    "warm_start needs the same labels as the previous fit: got "
+                    f"{len(classes)} labels, had {len(self.classes_)}"
+                )
+        else:
+            self.classes_, self.y_format_ = classes, form
+            self.codec_ = self._make_codec(len(classes))
+            self._initialise(X)
+        self._train(X, Y, incremental=False)
+        return self
+
+    @property
+    def _n_query_features(self) -> int:
+        return self.network_.head.tables[0].dim if self.n_levels > 1 else 0
+
+    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and scores of the ``k`` best labels of each row."""
+        labels = np.empty((X.shape[0], k), dtype=np.int64)
+        scores = np.empty((X.shape[0], k), dtype=np.float64)
+        head = self.network_.head
+        width = max(self.codec_.factors) * max(k, self.n_candidate_groups) + self._n_query_features
+        for rows, (values, codes) in self._feature_batches(X, width, lambda f: head.topk(f, k)):
+            labels[rows] = codes.cpu().numpy()
+            scores[rows] = values.double().exp().cpu().numpy()
+        return labels, scores
+
+    def predict_topk(self, X, k=5):
+        """The ``k`` best-scoring labels of each sample, best first.
+
+        Only the labels of the top ``max(k, n_candidate_groups)`` groups of
+        each level are scored.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        k : int, default=5
+            ``1 <= k <= n_labels``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, k)
+            Column indices of the indicator ``Y`` (the label values when fit
+            on label lists or 1-D ``y``); ties go to the earlier label.
+        scores : ndarray of float64, shape (n_samples, k)
+            ``prod`` of the sigmoids along each label's path, in ``(0, 1)``.
+        """
+        X = self._check_predict(X)
+        idx, scores = self._topk_indices(X, self._check_k(k))
+        return self.classes_[idx], scores
+
+    def _log_scores(self, X) -> np.ndarray:
+        """Dense log-scores of every label (float64)."""
+        n_labels = len(self.classes_)
+        self._check_dense_output(X.shape[0], n_labels)
+        out = np.empty((X.shape[0], n_labels), dtype=np.float64)
+        head = self.network_.head
+        for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
+            out[rows] = values.cpu().numpy()
+        return out
+
+    def predict_proba(self, X):
+        """Score of every label, in the open interval ``(0, 1)``.
+
+        For a model fit on 1-D ``y`` the scores are normalised to sum to one
+        per row (multiclass probabilities).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of float64, shape (n_samples, n_labels)
+
+        Raises
+        ------
+        ValueError
+            When the result would exceed ``proba_memory_limit`` bytes; use
+            :meth:`predict_topk` then.
+        """
+        X = self._check_predict(X)
+        log_scores = self._log_scores(X)
+        if self.y_format_ == "multiclass":
+            log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
+        tiny = np.finfo(np.float64).tiny
+        return np.clip(np.exp(log_scores), tiny, np.nextafter(1.0, 0.0))
+
+    def decision_function(self, X):
+        """Log-odds of every label's score (positive where the score exceeds 1/2).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of float64, shape (n_samples, n_labels)
+            Shape ``(n_samples,)`` for a model fit on 1-D ``y`` with two classes
+            (the log-odds of the second class against the first).
+        """
+        X = self._check_predict(X)
+        log_scores = self._log_scores(X)
+        if self.y_format_ == "multiclass":
+            log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
+            if log_scores.shape[1] == 2:
+                return log_scores[:, 1] - log_scores[:, 0]
+            return log_scores
+        return log_scores - np.log(-np.expm1(np.minimum(log_scores, -1e-300)))
+
+    def predict(self, X):
+        """Predicted label sets, in the form ``y`` was given to fit.
+
+        The labels scoring at least ``threshold`` among the candidates, or the
+        ``predict_k`` best when it is set; for 1-D ``y`` the single best label.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Y : csr_matrix, ndarray, list of tuples or 1-D ndarray
+            Sparse indicator if fit on a sparse ``Y``, dense 0/1 array if on a
+            dense one, a tuple of labels per sample if on label lists, labels
+            if on 1-D ``y``.
+        """
+        X = self._check_predict(X)
+        n, n_labels = X.shape[0], len(self.classes_)
+        if self.y_format_ == "multiclass":
+            return self.classes_[self._topk_indices(X, 1)[0][:, 0]]
+        if self.predict_k is not None:
+            k = min(int(self.predict_k), n_labels)
+        else:
+            k = min(n_labels, max(self.n_candidate_groups, 1) * self.codec_.factors[-1])
+        idx, scores = self._topk_indices(X, k)
+        keep = np.ones_like(scores, dtype=bool) if self.predict_k else scores >= self.threshold
+        rows = np.repeat(np.arange(n), k).reshape(n, k)
+        Y = sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.int64), (rows[keep], idx[keep])), shape=(n, n_labels)
+        )
+        return decode_label_sets(Y, self.classes_, self.y_format_)
+
+    def score(self, X, y, sample_weight=None):
+        """Subset accuracy: the share of samples whose predicted label set is exact.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : labels in any form :meth:`fit` takes
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        predicted = self.predict(X)
+        if self.y_format_ == "lists":
+            hits = np.array([set(p) == set(t) for p, t in zip(predicted, y)], dtype=float)
+            return float(np.average(hits, weights=sample_weight))
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        return tags
