@@ -18,6 +18,9 @@ from .nn import MHENetwork, MLPBackbone, SigmoidCascadeHead, init_gain
 
 #: largest automatic group size (candidate labels a row costs: n_candidate_groups * group_size)
 _MAX_AUTO_GROUP = 128
+#: ``embedding_size=None`` scores the features directly while the label table stays this small
+_MAX_AUTO_TABLE = 2**26
+_AUTO_EMBEDDING = 128
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -39,7 +42,7 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of shape (n_layers,), default=(512,)
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(1024,)
         Width of each hidden layer of the backbone.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Hidden-layer activation.
@@ -53,8 +56,11 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     n_candidate_groups : int, default=10
         Groups (prefixes) kept per level, for training (plus the forced true
         groups) and prediction.
-    embedding_size : int, default=128
-        Size of the label embeddings and queries.
+    embedding_size : int, default=None
+        Size of the label embeddings and of the queries projected from the
+        features. ``None``: the features themselves are the queries (no
+        projection; embeddings as wide as the last hidden layer) while
+        ``n_labels * width <= 2**26``, else 128.
     threshold : float, default=0.5
         :meth:`predict` returns the labels scoring at least this.
     predict_k : int, default=None
@@ -110,13 +116,13 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
 
     def __init__(
         self,
-        hidden_layer_sizes=(512,),
+        hidden_layer_sizes=(1024,),
         activation="relu",
         *,
         n_levels=2,
         group_size=None,
         n_candidate_groups=10,
-        embedding_size=128,
+        embedding_size=None,
         threshold=0.5,
         predict_k=None,
         alpha=1e-4,
@@ -181,7 +187,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
             backbone.out_features,
             self.codec_.factors,
             len(self.classes_),
-            self.embedding_size,
+            self._embedding_size(backbone.out_features),
             self.n_candidate_groups,
             init_gain=init_gain(self.activation),
             generator=generator,
@@ -189,12 +195,17 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         )
         return MHENetwork(backbone, head)
 
+    def _embedding_size(self, width: int) -> int | None:
+        if self.embedding_size is not None:
+            return int(self.embedding_size)
+        return None if len(self.classes_) * width <= _MAX_AUTO_TABLE else _AUTO_EMBEDDING
+
     def _targets(self, Y: sp.csr_matrix) -> sp.csr_matrix:
         return Y
 
     def _validation_score(self, X, Y: sp.csr_matrix) -> float:
         top = self._topk_indices(X, 1)[0][:, 0]
-        return float(np.mean(Y[np.arange(Y.shape[0]), top].toarray()))
+        return float(np.mean(np.asarray(Y[np.arange(Y.shape[0]), top]).ravel() != 0))
 
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

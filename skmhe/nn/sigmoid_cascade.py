@@ -15,11 +15,16 @@ def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy over the finite (non-padding) logits."""
+    """Binary cross-entropy summed over the finite (non-padding) logits of a row, mean over rows.
+
+    Summing (not averaging) over a row's decisions gives every group and every
+    label decision the same weight, so the few group decisions do not outweigh
+    the many label decisions in the shared backbone.
+    """
     valid = torch.isfinite(logits)
     safe = torch.where(valid, logits, torch.zeros_like(logits))
     loss = F.binary_cross_entropy_with_logits(safe, targets.to(safe.dtype), reduction="none")
-    return (loss * valid).sum() / valid.sum().clamp(min=1)
+    return (loss * valid).sum() / max(1, logits.shape[0])
 
 
 class SigmoidCascadeHead(CascadeLevels):

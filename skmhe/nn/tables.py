@@ -39,7 +39,7 @@ class EmbeddingTable(nn.Module):
         super().__init__()
         self.n_rows, self.dim = int(n_rows), int(dim)
         self.sparse_grad = self.n_rows >= 65536 if sparse_grad == "auto" else bool(sparse_grad)
-        bound = 1.0 / math.sqrt(dim)
+        bound = math.sqrt(6.0 / (dim + min(n_rows, 4 * dim)))  # Glorot, fan-out capped
         self.weight = nn.Parameter(torch.empty(n_rows, dim).uniform_(-bound, bound, generator=generator))
         self.bias = nn.Parameter(torch.zeros(n_rows, 1))  # a column: sparse gradients
 

@@ -1,0 +1,167 @@
+"""MHEMultiLabelClassifier: label-set formats, predictions, errors and learning."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_multilabel_classification
+from sklearn.model_selection import GridSearchCV
+
+from skmhe import MHEMultiLabelClassifier
+from skmhe.metrics import make_topk_scorer, precision_at_k
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multilabel_classification(
+        n_samples=400, n_features=30, n_classes=23, n_labels=3, random_state=0
+    )
+    return X.astype(np.float32), Y
+
+
+def small(**kw):
+    params = dict(hidden_layer_sizes=(64,), max_iter=30, batch_size=32, random_state=0)
+    params.update(kw)
+    return MHEMultiLabelClassifier(**params)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, Y = data
+    return small(group_size=5, n_candidate_groups=5).fit(X, sp.csr_matrix(Y))
+
+
+def test_learns_above_label_frequency_baseline(data, fitted):
+    X, Y = data
+    labels, scores = fitted.predict_topk(X, 3)
+    most_frequent = np.argsort(-Y.sum(0))[:3]
+    baseline = precision_at_k(Y, np.tile(most_frequent, (len(X), 1)), 1)
+    assert precision_at_k(Y, labels, 1) > baseline + 0.2
+    assert np.all(np.diff(scores, axis=1) <= 0) and np.all((scores > 0) & (scores < 1))
+
+
+def test_cascade_codec_and_padding(fitted):
+    assert fitted.codec_.factors == (5, 5)  # 23 labels: the last group holds 3 labels + 2 padding
+    labels, _ = fitted.predict_topk(np.zeros((4, 30), np.float32), 23)
+    assert sorted(labels[0].tolist()) == list(range(23))  # every label, no padding code
+
+
+def test_topk_matches_predict_proba_when_the_beam_covers_all_groups(data, fitted):
+    X, _ = data
+    proba = fitted.predict_proba(X[:50])
+    labels, scores = fitted.predict_topk(X[:50], 4)
+    np.testing.assert_allclose(scores, np.take_along_axis(proba, labels, 1), rtol=1e-9)
+    np.testing.assert_allclose(scores, np.sort(proba, 1)[:, ::-1][:, :4], rtol=1e-12)
+    assert proba.shape == (50, 23) and np.all((proba > 0) & (proba < 1))
+    logit = fitted.decision_function(X[:50])
+    np.testing.assert_array_equal(logit > 0, proba > 0.5)
+
+
+@pytest.mark.parametrize("form", ["sparse", "dense", "lists"])
+def test_predict_answers_in_the_form_y_was_given(data, form):
+    X, Y = data
+    names = np.array([f"tag{j:02d}" for j in range(Y.shape[1])])
+    y = {
+        "sparse": sp.csr_matrix(Y),
+        "dense": Y,
+        "lists": [tuple(names[np.flatnonzero(row)]) for row in Y],
+    }[form]
+    clf = small(max_iter=5, predict_k=2).fit(X, y)
+    pred = clf.predict(X[:7])
+    if form == "sparse":
+        assert sp.issparse(pred) and pred.shape == (7, 23)
+        assert np.all(pred.sum(1) == 2)
+    elif form == "dense":
+        assert isinstance(pred, np.ndarray) and pred.shape == (7, 23)
+    else:
+        assert isinstance(pred, list) and all(len(row) == 2 and set(row) <= set(names) for row in pred)
+        labels, _ = clf.predict_topk(X[:7], 2)
+        assert [set(row) for row in pred] == [set(row) for row in labels]
+
+
+def test_same_model_whatever_the_form(data):
+    X, Y = data
+    a = small(max_iter=3).fit(X, sp.csr_matrix(Y)).predict_topk(X[:20], 3)
+    b = small(max_iter=3).fit(X, [tuple(np.flatnonzero(r)) for r in Y]).predict_topk(X[:20], 3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+def test_threshold_rule(data, fitted):
+    X, _ = data
+    pred = fitted.predict(X[:40])
+    proba = fitted.predict_proba(X[:40])
+    np.testing.assert_array_equal(pred.toarray() == 1, proba >= fitted.threshold)
+
+
+def test_one_dimensional_y_is_multiclass(data):
+    X, Y = data
+    y = np.array(["a", "b", "c"])[Y.argmax(1) % 3]
+    clf = small(max_iter=10).fit(X, y)
+    proba = clf.predict_proba(X[:10])
+    np.testing.assert_allclose(proba.sum(1), 1)
+    np.testing.assert_array_equal(clf.predict(X[:10]), clf.classes_[proba.argmax(1)])
+
+
+@pytest.mark.parametrize("n_levels", [1, 3])
+def test_flat_and_three_levels(data, n_levels):
+    X, Y = data
+    clf = small(n_levels=n_levels, max_iter=5).fit(X, sp.csr_matrix(Y))
+    assert len(clf.codec_.factors) == n_levels
+    labels, scores = clf.predict_topk(X[:5], 5)
+    assert labels.shape == scores.shape == (5, 5)
+    assert all(len(set(row)) == 5 for row in labels.tolist())
+
+
+def test_sparse_X_and_lazy_updates(data):
+    X, Y = data
+    clf = small(max_iter=3, sparse_updates=True).fit(sp.csr_matrix(X), sp.csr_matrix(Y))
+    assert clf.sparse_updates_ and clf.network_.backbone.layers[0].sparse_grad
+    assert clf.predict_topk(sp.csr_matrix(X[:3]), 2)[0].shape == (3, 2)
+
+
+def test_early_stopping_and_pickle(data):
+    X, Y = data
+    clf = small(max_iter=8, early_stopping=True, n_iter_no_change=2).fit(X, sp.csr_matrix(Y))
+    assert clf.validation_scores_ and 0 <= clf.best_validation_score_ <= 1
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_topk(X[:9], 3)[0], clf.predict_topk(X[:9], 3)[0])
+
+
+def test_grid_search_with_topk_scorer(data):
+    X, Y = data
+    grid = GridSearchCV(
+        small(max_iter=3),
+        {"n_levels": [1, 2]},
+        scoring=make_topk_scorer("precision", k=1),
+        cv=2,
+    ).fit(X, sp.csr_matrix(Y))
+    assert grid.best_params_["n_levels"] in (1, 2)
+
+
+@pytest.mark.parametrize(
+    "make_y, match",
+    [
+        (lambda Y: Y * 2, "only 0 and 1"),
+        (lambda Y: Y[:10], "rows"),
+        (lambda Y: np.zeros_like(Y), "no positive label"),
+        (lambda Y: np.where(Y == 1, np.nan, 0.0), "NaN"),
+        (lambda Y: Y[:, :, None], "shape"),
+    ],
+)
+def test_bad_y_is_refused(data, make_y, match):
+    X, Y = data
+    with pytest.raises(ValueError, match=match):
+        small(max_iter=1).fit(X, make_y(Y))
+
+
+def test_bad_k_and_memory_cap(data, fitted):
+    X, _ = data
+    with pytest.raises(ValueError, match="k must be"):
+        fitted.predict_topk(X, 24)
+    with pytest.raises(TypeError, match="k must be an int"):
+        fitted.predict_topk(X, 1.5)
+    capped = small(max_iter=1, proba_memory_limit=100).fit(X, sp.csr_matrix(data[1]))
+    with pytest.raises(ValueError, match="predict_topk"):
+        capped.predict_proba(X)
