@@ -720,8 +720,9 @@ def test_sigmoid_cascade_log_scores_and_topk(case, data):
 
 
 def bce_mean(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """BCE summed over a row's valid decisions, averaged over rows (the cascade's loss)."""
     p = torch.where(targets, F.logsigmoid(logits), F.logsigmoid(-logits))
-    return -(p * valid).nan_to_num(0.0).sum() / valid.sum().clamp(min=1)
+    return -(p * valid).nan_to_num(0.0).sum() / max(1, logits.shape[0])
 
 
 @HEAD_SETTINGS
