@@ -25,6 +25,7 @@ from skmhe.ops.candidates import (
     child_codes,
     sample_groups,
     score_candidates,
+    score_children,
     select_candidates,
 )
 
@@ -298,6 +299,97 @@ def test_score_candidates_sparse_with_row_or_column_bias():
     score_candidates(query, table, ids, column, sparse=True).sum().backward()
     dense_scores(query, table, ids, bias_base).sum().backward()
     torch.testing.assert_close(densify(column.grad)[:, 0], bias_base.grad, atol=ATOL, rtol=0)
+
+
+@st.composite
+def children_cases(draw):
+    # few rows sharing their groups (one matrix product), or many rows with distinct groups
+    # (whole groups gathered, or one row gather for sparse gradients)
+    many = draw(st.booleans())
+    n = draw(st.integers(20, 40)) if many else draw(ROWS)
+    k = draw(st.sampled_from([1, 2])) if many else draw(st.sampled_from([0, 1, 2, 3]))
+    n_groups = draw(st.integers(20, 40)) if many else draw(st.integers(1, 5))
+    n_children = draw(st.integers(1, 4))
+    d = draw(st.integers(1, 5))
+    bias = draw(st.sampled_from(["none", "1d", "2d"]))
+    sparse = draw(st.booleans())
+    table_dtype = draw(st.sampled_from([torch.float64, torch.float32]))
+    layouts = [draw(st.sampled_from(LAYOUTS)) for _ in range(3)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_table = n_groups * n_children
+    query = as_tensor(rng.standard_normal((n, d)), layouts[0], torch.float64)
+    table = as_tensor(rng.standard_normal((n_table, d)), layouts[1], table_dtype)
+    parents = as_tensor(rng.integers(0, n_groups, size=(n, k)), layouts[2], torch.int64)
+    b = None
+    if bias != "none":
+        b = torch.tensor(rng.standard_normal(n_table if bias == "1d" else (n_table, 1)), dtype=table_dtype)
+    return query, table, parents, n_children, b, sparse, rng
+
+
+@SETTINGS
+@given(children_cases())
+def test_score_children_matches_dense_values_and_gradients(case):
+    query, table, parents, n_children, bias, sparse, rng = case
+    ids = child_codes(parents, n_children)
+    leaves = [query, table] + ([bias] if bias is not None else [])
+    mine = [t.detach().requires_grad_(True) for t in leaves]
+    base = [t.detach().double().clone().requires_grad_(True) for t in leaves]
+    got = score_children(mine[0], mine[1], parents, n_children, mine[2] if bias is not None else None,
+                         sparse=sparse)
+    want = dense_scores(base[0], base[1], ids, base[2] if bias is not None else None)
+    assert got.dtype == query.dtype and got.shape == ids.shape
+    torch.testing.assert_close(got.detach(), want.detach(), atol=ATOL, rtol=0)
+    w = torch.tensor(rng.standard_normal(tuple(ids.shape)))
+    grads = torch.autograd.grad(got, mine, grad_outputs=w.to(got.dtype), allow_unused=True)
+    base_grads = torch.autograd.grad(want, base, grad_outputs=w, allow_unused=True)
+    for i, (g, g_base, leaf) in enumerate(zip(grads, base_grads, leaves)):
+        g_base = torch.zeros(leaf.shape, dtype=torch.float64) if g_base is None else g_base
+        g = torch.zeros(leaf.shape, dtype=leaf.dtype) if g is None else g
+        if i == 0 or not sparse:
+            assert not g.is_sparse
+        g = densify(g)
+        assert g.shape == leaf.shape and g.dtype == leaf.dtype
+        atol = ATOL if leaf.dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(g.double(), g_base, atol=atol, rtol=1e-6 if atol > ATOL else 0)
+
+
+@pytest.mark.parametrize("block_elements", [None, 7, 40])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_score_children_distinct_groups_take_block_route_with_same_values(sparse, block_elements, monkeypatch):
+    """Many rows with distinct groups: the same values and gradients as score_candidates,
+    whole or in chunks of rows (``_BLOCK_ELEMENTS`` lowered: 1 and 3 rows a chunk)."""
+    if block_elements is not None:
+        monkeypatch.setattr("skmhe.ops.candidates._BLOCK_ELEMENTS", block_elements)
+    rng = np.random.default_rng(1)
+    n, n_groups, n_children, d = 50, 60, 3, 4
+    parents = torch.tensor(rng.permutation(n_groups)[:n].reshape(n, 1))
+    leaves = [torch.tensor(rng.standard_normal(shape)) for shape in ((n, d), (n_groups * n_children, d),
+                                                                      (n_groups * n_children, 1))]
+    mine = [t.clone().requires_grad_(True) for t in leaves]
+    ref = [t.clone().requires_grad_(True) for t in leaves]
+    got = score_children(mine[0], mine[1], parents, n_children, mine[2], sparse=sparse)
+    want = score_candidates(ref[0], ref[1], child_codes(parents, n_children), ref[2], sparse=sparse)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    w = torch.tensor(rng.standard_normal(tuple(got.shape)))
+    for g, g_ref in zip(torch.autograd.grad(got, mine, w), torch.autograd.grad(want, ref, w)):
+        assert g.is_sparse == g_ref.is_sparse
+        torch.testing.assert_close(densify(g), densify(g_ref), atol=ATOL, rtol=0)
+
+
+def test_score_children_checks():
+    q, t = torch.zeros(2, 3), torch.zeros(6, 3)
+    with pytest.raises(ValueError, match="2-D int64"):
+        score_children(q, t, torch.zeros((2, 1), dtype=torch.int32), 2)
+    with pytest.raises(ValueError, match="multiple of n_children"):
+        score_children(q, t, torch.zeros((2, 1), dtype=torch.int64), 4)
+    with pytest.raises(ValueError, match="must agree on d"):
+        score_children(q, torch.zeros(6, 2), torch.zeros((2, 1), dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match="rows"):
+        score_children(q, t, torch.zeros((3, 1), dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match=r"parents must lie in \[0, 3\)"):
+        score_children(q, t, torch.full((2, 1), 3, dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match="parents must lie"):
+        score_children(q, t, torch.full((2, 1), -1, dtype=torch.int64), 2)
 
 
 def test_score_candidates_checks():

@@ -108,7 +108,7 @@ class CascadeLevels(nn.Module):
         padding codes are ``-inf``.
         """
         codes = child_codes(parents, self.factors[level])
-        logits = self.tables[level - 1].score(query, codes)
+        logits = self.tables[level - 1].score_children(query, parents, self.factors[level])
         return codes, logits.masked_fill(codes >= self.valid[level], float("-inf"))
 
     def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:

@@ -80,6 +80,19 @@ class SamplingHead(nn.Module):
                 "method='sampling' needs dense features: give the model at least one hidden layer"
             )
 
+    def sampled_groups(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Groups of each row's slice and the position of its true code in the slice.
+
+        Returns ``(groups, target)``: ``groups`` of shape ``(n, g)`` (``(1, g)``
+        in ``"batch"`` mode, shared by all rows), ``target`` of shape ``(n,)``.
+        """
+        true_group = codes // self.group_size
+        local = codes % self.group_size
+        if self.mode == "batch":
+            groups, position = torch.unique(true_group, return_inverse=True)
+            return groups.unsqueeze(0), position * self.group_size + local
+        return sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler), local
+
     def sampled_slice(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidate codes of each row and the position of its true code.
 
@@ -87,13 +100,8 @@ class SamplingHead(nn.Module):
         ``(n, m)`` (``(1, m)`` in ``"batch"`` mode, shared by all rows),
         ``target`` of shape ``(n,)`` indexing the true code in the row's slice.
         """
-        true_group = codes // self.group_size
-        local = codes % self.group_size
-        if self.mode == "batch":
-            groups, position = torch.unique(true_group, return_inverse=True)
-            return child_codes(groups.unsqueeze(0), self.group_size), position * self.group_size + local
-        groups = sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler)
-        return child_codes(groups, self.group_size), local
+        groups, target = self.sampled_groups(codes)
+        return child_codes(groups, self.group_size), target
 
     def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over each row's sampled slice of codes.
@@ -102,7 +110,8 @@ class SamplingHead(nn.Module):
         """
         self._check_dense(features)
         flat = self._flat(codes)
-        candidates, target = self.sampled_slice(flat)
+        groups, target = self.sampled_groups(flat)
+        candidates = child_codes(groups, self.group_size)
         if self.mode == "batch":
             table = self.classifier
             ids = candidates[0]
@@ -110,7 +119,7 @@ class SamplingHead(nn.Module):
             bias = F.embedding(ids, table.bias, sparse=table.sparse_grad).squeeze(1)
             logits = torch.addmm(bias.to(features.dtype), features, weight.to(features.dtype).t()).masked_fill(ids >= self.n_classes, float("-inf"))
         else:
-            logits = self.classifier.score(features, candidates)
+            logits = self.classifier.score_children(features, groups, self.group_size)
             logits = logits.masked_fill(candidates >= self.n_classes, float("-inf"))
         return F.cross_entropy(logits, target)
 

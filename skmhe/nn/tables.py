@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..ops.candidates import score_candidates
+from ..ops.candidates import score_candidates, score_children
 
 
 class EmbeddingTable(nn.Module):
@@ -50,6 +50,14 @@ class EmbeddingTable(nn.Module):
     def score(self, query: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``query[i] . weight[ids[i, j]] + bias[ids[i, j]]``, shape ``ids.shape``."""
         return score_candidates(query, self.weight, ids, self.bias, sparse=self.sparse_grad)
+
+    def score_children(self, query: torch.Tensor, parents: torch.Tensor, n_children: int) -> torch.Tensor:
+        """Scores of every child of ``parents`` (see :func:`~skmhe.ops.candidates.score_children`).
+
+        Row ``p * n_children + j`` of the table is child ``j`` of prefix ``p``;
+        the result is ``(n, k * n_children)`` in :func:`~skmhe.ops.candidates.child_codes` order.
+        """
+        return score_children(query, self.weight, parents, n_children, self.bias, sparse=self.sparse_grad)
 
     def score_all(self, query: torch.Tensor, n_rows: int | None = None) -> torch.Tensor:
         """Scores of the first ``n_rows`` embeddings (default all), shape ``(n, n_rows)``."""

@@ -30,11 +30,31 @@ def _strides(factors: tuple[int, ...]) -> list[int]:
 def _select(values: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` per row by value (descending), ties to the smaller code.
 
-    ``codes`` must be ascending along each row; a stable descending sort then
-    keeps the smaller code first among equal values.
+    ``codes`` must be ascending along each row. ``torch.topk`` finds the
+    ``k``-th value (it breaks ties arbitrarily); every entry above it is kept,
+    then the leftmost entries equal to it, and the ``k`` kept ones are sorted
+    stably, so equal values keep the smaller code first. Linear in the row
+    length, where a full sort is not.
     """
+    n, m = values.shape
+    if k < m and k > 0 and n > 0:
+        kth = torch.topk(values, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+        above = values > kth
+        needed = k - above.sum(dim=1, keepdim=True)  # entries equal to the k-th value to take
+        at = values == kth
+        kept = (above | (at & (torch.cumsum(at, dim=1) <= needed))).nonzero()
+        if kept.shape[0] == n * k:  # always, unless a NaN upsets the order
+            return _sorted_subset(values, codes, kept[:, 1].view(n, k))  # columns ascending
     order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
     return values.gather(1, order), codes.gather(1, order)
+
+
+def _sorted_subset(values, codes, columns):
+    """The entries at ``columns`` (ascending in each row), sorted by value, ties kept in order."""
+    picked = values.gather(1, columns)
+    order = torch.sort(picked, dim=1, descending=True, stable=True).indices
+    columns = columns.gather(1, order)
+    return picked.gather(1, order), codes.gather(1, columns)
 
 
 class _TritonKroneckerTopK(torch.autograd.Function):
