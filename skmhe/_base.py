@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._batching import iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
-from ._training import Trainer, make_optimizer
+from ._distributed import agreed_seed, data_parallel, training_device
+from ._training import Trainer, make_optimizer, sparse_gradient_parameters
 
 #: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
 #: it the input layer is small and a dense Adam step is cheaper than coalescing
@@ -121,9 +122,10 @@ class MHEBase:
             self.sparse_updates_ = bool(sp.issparse(X) and n_features >= SPARSE_UPDATE_MIN_FEATURES)
         else:
             self.sparse_updates_ = bool(self.sparse_updates)
-        self.seed_ = self._draw_seed()
+        self.seed_ = agreed_seed(self._draw_seed())  # rank 0's seed on every rank
         generator = torch.Generator().manual_seed(self.seed_)
-        self.network_ = self._make_network(n_features, generator).to(resolve_device(self.device))
+        device = training_device(resolve_device(self.device))
+        self.network_ = self._make_network(n_features, generator).to(device)
         self._optimizer = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_ = []
@@ -132,8 +134,14 @@ class MHEBase:
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
     def _train(self, X, y_index: np.ndarray, *, incremental: bool) -> None:
-        """Run the training loop: ``max_iter`` epochs for fit, one for partial_fit."""
+        """Run the training loop: ``max_iter`` epochs for fit, one for partial_fit.
+
+        Inside an initialised ``torch.distributed`` process group of several
+        ranks, every rank must call it with the same data: training is then
+        data-parallel (see :mod:`skmhe._distributed`).
+        """
         n = X.shape[0]
+        replica = data_parallel(self.network_, sparse_gradient_parameters(self.network_), n)
         score = None
         if self.early_stopping and not incremental:
             X, X_val, y_index, y_val = train_test_split(
@@ -144,7 +152,7 @@ class MHEBase:
                     f"validation_fraction={self.validation_fraction} leaves an empty "
                     f"training or validation set for {n} samples"
                 )
-            score = lambda: self._validation_score(X_val, y_val)  # noqa: E731
+            score = self._scorer(X_val, y_val, replica)
         batch_size = self._batch_size(X.shape[0])
         if self._optimizer is None:
             self._optimizer = make_optimizer(
@@ -159,6 +167,7 @@ class MHEBase:
             generator=torch.Generator().manual_seed(self.seed_ + self.n_iter_),
             verbose=bool(self.verbose),
             sparse_batches=self.sparse_updates_,
+            replica=replica,
         )
         history = History()
         stopper = None
@@ -182,6 +191,14 @@ class MHEBase:
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _scorer(self, X_val, y_val, replica):
+        """The validation score as a function of nothing, each rank scoring its share of the rows."""
+        if replica is None:
+            return lambda: self._validation_score(X_val, y_val)
+        return lambda: replica.mean_over_shards(
+            lambda rows: self._validation_score(X_val[rows], y_val[rows]), X_val.shape[0]
+        )
 
     def _record(self, history: History, n_train: int) -> None:
         losses = history.column("loss")

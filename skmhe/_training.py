@@ -12,6 +12,7 @@ from torch import nn
 
 from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
+from ._distributed import DataParallel
 
 
 class AdamWithSparseRows:
@@ -52,18 +53,27 @@ class AdamWithSparseRows:
         self.dense.step()
 
 
-def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch_size: int):
-    """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
+def sparse_gradient_parameters(network: nn.Module) -> dict[int, bool]:
+    """``id`` of every parameter with sparse gradients, mapped to whether L2 applies to it.
 
-    Parameters with sparse gradients (listed by a module's
-    ``sparse_parameters()``: input layers fed sparse batches, label-embedding
-    tables) go to a lazy ``SparseAdam`` (see :class:`AdamWithSparseRows`).
+    Listed by the modules' ``sparse_parameters()``: input layers fed sparse
+    batches, label-embedding tables.
     """
-    decay = alpha / batch_size
     sparse_l2: dict[int, bool] = {}
     for module in network.modules():
         if hasattr(module, "sparse_parameters"):
             sparse_l2.update((id(p), l2) for p, l2 in module.sparse_parameters())
+    return sparse_l2
+
+
+def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch_size: int):
+    """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
+
+    Parameters with sparse gradients (see :func:`sparse_gradient_parameters`)
+    go to a lazy ``SparseAdam`` (see :class:`AdamWithSparseRows`).
+    """
+    decay = alpha / batch_size
+    sparse_l2 = sparse_gradient_parameters(network)
     weights, biases, sparse_weights, sparse_biases = [], [], [], []
     for name, param in network.named_parameters():
         if id(param) in sparse_l2:
@@ -105,6 +115,11 @@ class Trainer:
     sparse_batches : bool
         Feed every training batch as a :class:`~skmhe.nn.SparseBatch` (an
         input layer with sparse gradients needs one).
+    replica : DataParallel or None
+        Train data-parallel (see :mod:`skmhe._distributed`): this rank takes
+        its share of each epoch's rows, ``batch_size`` is the global minibatch
+        (split over the ranks), gradients are averaged, and the epoch loss and
+        stopping decision are agreed over the ranks. None: a single process.
     """
 
     network: nn.Module
@@ -115,12 +130,15 @@ class Trainer:
     generator: torch.Generator
     verbose: bool = False
     sparse_batches: bool = False
+    replica: DataParallel | None = None
 
     def train_epoch(self, X, targets) -> float:
         """One pass over ``X``; returns the mean training loss per row.
 
         ``targets``: an int64 tensor (one row of codes per sample) or a CSR
         matrix (the label ids of each sample), see :func:`rows_to_targets`.
+        Data-parallel, this rank's share of the rows, and the mean over the
+        rows of every rank.
         """
         n = targets.shape[0]
         order = (
@@ -128,18 +146,28 @@ class Trainer:
             if self.shuffle
             else np.arange(n)
         )
+        replica = self.replica
+        step_rows, loss_of = self.batch_size, self.network.loss
+        if replica is not None:
+            order = replica.shard(order)
+            step_rows, loss_of = replica.local_batch_size(self.batch_size), replica.loss
         self.network.train()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for start in range(0, n, self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(order), step_rows):
+            rows = order[start : start + step_rows]
             batch = rows_to_batch(X, rows, self.device, as_sparse=self.sparse_batches)
             batch_targets = rows_to_targets(targets, rows, self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.network.loss(batch, batch_targets)
+            loss = loss_of(batch, batch_targets)
             loss.backward()
+            if replica is not None:
+                replica.average_sparse_gradients()
             self.optimizer.step()
             total += loss.detach().double() * len(rows)
-        return float(total.item()) / n
+        if replica is None:
+            return float(total.item()) / n
+        total_loss, total_rows = replica.sum([total.item(), len(order)])
+        return total_loss / total_rows
 
     def fit(
         self,
@@ -170,12 +198,16 @@ class Trainer:
             if score is not None:
                 record["val_score"] = score()
             history.record(**record)
-            if self.verbose:
+            if self.verbose and (self.replica is None or self.replica.rank == 0):
                 extra = f", validation score = {record['val_score']:.6f}" if score else ""
                 print(f"Iteration {len(history.epochs)}, loss = {loss:.8f}{extra}", flush=True)
-            if stopper is not None and stopper.on_epoch_end(history, self.network):
+            if stopper is not None and self._agree(stopper.on_epoch_end(history, self.network)):
                 stopped = True
                 break
         if stopper is not None:
             stopper.on_train_end(self.network)
         return stopped
+
+    def _agree(self, stop: bool) -> bool:
+        """Stop on every rank as soon as one rank would (the single-process ``stop``)."""
+        return stop if self.replica is None else self.replica.any(stop)
