@@ -2,6 +2,7 @@
 # skmhe's two entry points, each setting up what it needs on a fresh machine:
 #   bash run.sh demo [--data PATH] [demo options]   MHE vs the dense softmax baseline
 #   bash run.sh test [pytest options]               the whole test suite
+#   bash run.sh suite [--quick] [suite options]     every benchmark (benchmarks/suite.py)
 # The environment lives in .venv (it sees the system's site-packages, so a torch
 # already installed there, e.g. a CUDA build, is used as is).
 set -euo pipefail
@@ -10,6 +11,7 @@ PY=${PYTHON:-python3}
 VENV=.venv
 
 setup() {
+  local extras=${1:-test}
   if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv --system-site-packages "$VENV"
   fi
@@ -18,12 +20,12 @@ setup() {
   if ! "$py" -c "import torch" >/dev/null 2>&1; then
     "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0"
   fi
-  # the package and its test extra; skipped when pyproject.toml is unchanged
-  local stamp="$VENV/.skmhe-installed"
+  # the package and its extras; skipped when pyproject.toml and the extras are unchanged
+  local stamp="$VENV/.skmhe-installed-${extras//,/-}"
   local want
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    "$py" -m pip install -q --disable-pip-version-check -e ".[test]"
+    "$py" -m pip install -q --disable-pip-version-check -e ".[$extras]"
     echo "$want" > "$stamp"
   fi
 }
@@ -35,6 +37,10 @@ case "$cmd" in
     setup
     exec "$VENV/bin/python" -m benchmarks.demo "$@"
     ;;
+  suite)
+    setup test,bench
+    exec "$VENV/bin/python" -m benchmarks.suite "$@"
+    ;;
   test)
     setup
     # Triton kernels run on the CPU through the interpreter unless a GPU is present
@@ -44,7 +50,7 @@ case "$cmd" in
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: bash run.sh demo [--data PATH] [options] | bash run.sh test [pytest options]" >&2
+    echo "usage: bash run.sh demo [--data PATH] [options] | bash run.sh test [pytest options] | bash run.sh suite [--quick]" >&2
     exit 2
     ;;
 esac

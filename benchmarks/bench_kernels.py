@@ -152,7 +152,7 @@ def bench_ce(n, factors, dtype, args, device, use_triton, dense_bytes_max) -> di
     best_backend = "triton" if use_triton else "torch"
     best = row["triton_ms"] if use_triton else min(row["ref_ms"], row["eager_ms"])
     row["best_path"] = best_backend if use_triton else ("torch ref" if best == row["ref_ms"] else "eager")
-    del x
+    x = None  # free the logits before the dense case (the closures above are done)
 
     # like-for-like with the dense baseline: include the output layer hidden x W^T
     hidden = torch.randn(n, args.hidden, device=device, dtype=dtype)
@@ -163,7 +163,7 @@ def bench_ce(n, factors, dtype, args, device, use_triton, dense_bytes_max) -> di
         multi_head_cross_entropy(hidden @ w.t(), t, factors, backend=best_backend).backward()
 
     row["mhe_linear_ms"] = median_ms(mhe_linear, device, args.repeats)
-    del w
+    w = None
     dense_bytes = n * n_codes * (2 * elt + 8) + 2 * n_codes * args.hidden * elt  # logits, grad, fp32 copies; W
     if dense_bytes <= dense_bytes_max:
         wd = (torch.randn(n_codes, args.hidden, device=device) * args.hidden**-0.5).to(dtype).requires_grad_(True)
