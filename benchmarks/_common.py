@@ -7,6 +7,9 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import signal
+import socket
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -97,3 +100,27 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
             cells.append("n/a" if value is None else (fmt.format(value) if fmt else str(value)))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a torchrun rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_with_timeout(command: list[str], timeout: float, *, env=None, cwd=None) -> tuple[int | None, str]:
+    """Run ``command`` in a session of its own, stdout and stderr merged.
+
+    Returns ``(returncode, output)``; past ``timeout`` seconds the whole process
+    group (torchrun and its workers included) is killed and ``returncode`` is None.
+    """
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return None, output
+    return proc.returncode, output

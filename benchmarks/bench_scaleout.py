@@ -30,18 +30,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 try:  # python -m benchmarks.bench_scaleout
-    from ._common import machine_info, markdown_table
+    from ._common import free_port, machine_info, markdown_table, run_with_timeout
 except ImportError:  # python benchmarks/bench_scaleout.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._common import machine_info, markdown_table
+    from benchmarks._common import free_port, machine_info, markdown_table, run_with_timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "scaleout.json"
@@ -122,12 +120,6 @@ def worker(settings: dict, threads: int, out: Path) -> None:
 # --------------------------------------------------------------------------- parent side
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def launch_command(processes: int, settings_file: Path, threads: int, out: Path) -> list[str]:
     """The command running :func:`worker` in ``processes`` processes (torchrun when more than one)."""
     script = [str(Path(__file__).resolve()), "--worker", str(settings_file), str(threads), str(out)]
@@ -135,7 +127,7 @@ def launch_command(processes: int, settings_file: Path, threads: int, out: Path)
         return [sys.executable, *script]
     return [
         sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *script,
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}", *script,
     ]
 
 
@@ -146,18 +138,11 @@ def run_config(processes: int, threads: int, settings: dict, workdir: Path) -> d
     out = workdir / f"result_{processes}x{threads}.json"
     command = launch_command(processes, settings_file, threads, out)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=CONFIG_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.communicate()
+    returncode, output = run_with_timeout(command, CONFIG_TIMEOUT_S, env=env, cwd=ROOT)
+    if returncode is None:
         return {"error": f"timed out after {CONFIG_TIMEOUT_S} s"}
-    if proc.returncode != 0 or not out.exists():
-        return {"error": f"exit {proc.returncode}: {output[-2000:]}"}
+    if returncode != 0 or not out.exists():
+        return {"error": f"exit {returncode}: {output[-2000:]}"}
     return json.loads(out.read_text())
 
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_scaleout as bs  # noqa: E402
+from benchmarks._common import run_with_timeout  # noqa: E402
 
 TIMEOUT_S = 180  # the quick run takes about 25 s on 2 cores
 
@@ -33,18 +30,11 @@ def test_launch_command_uses_torchrun_for_several_processes(tmp_path):
 
 def test_quick_run_writes_every_configuration(tmp_path):
     out = tmp_path / "scaleout.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_scaleout", "--quick", "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+    returncode, output = run_with_timeout(
+        [sys.executable, "-m", "benchmarks.bench_scaleout", "--quick", "--out", str(out)], TIMEOUT_S, cwd=ROOT
     )
-    try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"bench_scaleout --quick did not finish in {TIMEOUT_S} s")
-    assert proc.returncode == 0, output[-3000:]
+    assert returncode is not None, f"bench_scaleout --quick did not finish in {TIMEOUT_S} s"
+    assert returncode == 0, output[-3000:]
     assert "| configuration |" in output
     report = json.loads(out.read_text())
     assert report["quick"] and report["settings"] == bs.QUICK

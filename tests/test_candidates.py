@@ -182,6 +182,24 @@ def densify(grad: torch.Tensor) -> torch.Tensor:
     return grad.to_dense() if grad.is_sparse else grad
 
 
+def assert_gradients_match(grads, base_grads, leaves, sparse: bool) -> None:
+    """Gradients of (query, table[, bias]) equal the float64 reference's; a missing one is zero.
+
+    Only the table and the bias may be sparse, and only when ``sparse`` was asked for.
+    """
+    for i, (g, g_base, leaf) in enumerate(zip(grads, base_grads, leaves)):
+        if g_base is None:  # nothing gathered (zero rows or zero candidates)
+            g_base = torch.zeros(leaf.shape, dtype=torch.float64)
+        if g is None:
+            g = torch.zeros(leaf.shape, dtype=leaf.dtype)
+        if i == 0 or not sparse:
+            assert not g.is_sparse, i
+        g = densify(g)
+        assert g.shape == leaf.shape and g.dtype == leaf.dtype
+        atol = ATOL if leaf.dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(g.double(), g_base, atol=atol, rtol=1e-6 if atol > ATOL else 0)
+
+
 @st.composite
 def scoring_cases(draw, bias_shapes=("none", "1d", "2d"), sparse_options=(False, True)):
     # few rows sharing their candidates, or many rows with mostly distinct ones
@@ -234,19 +252,9 @@ def test_score_candidates_gradient_matches_dense(case, data):
     w = torch.tensor(rng.standard_normal(tuple(ids.shape)))
     grads = torch.autograd.grad(got, mine, grad_outputs=w.to(got.dtype), allow_unused=True)
     base_grads = torch.autograd.grad(want, base, grad_outputs=w, allow_unused=True)
-    for i, (g, g_base, leaf) in enumerate(zip(grads, base_grads, leaves)):
-        if g_base is None:  # nothing gathered (zero rows or zero candidates)
-            g_base = torch.zeros(leaf.shape, dtype=torch.float64)
-        if g is None:
-            g = torch.zeros(leaf.shape, dtype=leaf.dtype)
-        if sparse and i >= 1 and ids.numel():
-            assert g.is_sparse, i  # table and (N, 1) bias get sparse gradients
-        if i == 0 or not sparse:
-            assert not g.is_sparse
-        g = densify(g)
-        assert g.shape == leaf.shape and g.dtype == leaf.dtype
-        atol = ATOL if leaf.dtype == torch.float64 else 1e-5
-        torch.testing.assert_close(g.double(), g_base, atol=atol, rtol=1e-6 if atol > ATOL else 0)
+    assert_gradients_match(grads, base_grads, leaves, sparse)
+    if sparse and ids.numel():
+        assert all(g.is_sparse for g in grads[1:]), "table and (N, 1) bias get sparse gradients"
 
 
 @SETTINGS
@@ -342,15 +350,7 @@ def test_score_children_matches_dense_values_and_gradients(case):
     w = torch.tensor(rng.standard_normal(tuple(ids.shape)))
     grads = torch.autograd.grad(got, mine, grad_outputs=w.to(got.dtype), allow_unused=True)
     base_grads = torch.autograd.grad(want, base, grad_outputs=w, allow_unused=True)
-    for i, (g, g_base, leaf) in enumerate(zip(grads, base_grads, leaves)):
-        g_base = torch.zeros(leaf.shape, dtype=torch.float64) if g_base is None else g_base
-        g = torch.zeros(leaf.shape, dtype=leaf.dtype) if g is None else g
-        if i == 0 or not sparse:
-            assert not g.is_sparse
-        g = densify(g)
-        assert g.shape == leaf.shape and g.dtype == leaf.dtype
-        atol = ATOL if leaf.dtype == torch.float64 else 1e-5
-        torch.testing.assert_close(g.double(), g_base, atol=atol, rtol=1e-6 if atol > ATOL else 0)
+    assert_gradients_match(grads, base_grads, leaves, sparse)
 
 
 @pytest.mark.parametrize("block_elements", [None, 7, 40])

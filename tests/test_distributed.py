@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,9 +12,14 @@ import torch
 from torch.utils.data.distributed import DistributedSampler
 
 import _ddp_script as script
-from skmhe._distributed import data_parallel, process_group, shard_order
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import free_port, run_with_timeout  # noqa: E402
+from skmhe._distributed import data_parallel, process_group, shard_order  # noqa: E402
+
 #: wall-clock bound of the whole torchrun job (it takes about 15 s on 2 cores)
 TIMEOUT_S = 240
 WORLD_SIZE = 2
@@ -43,31 +45,17 @@ def test_single_process_is_not_distributed():
     assert data_parallel(torch.nn.Linear(2, 2), {}, n_rows=10) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _torchrun(out: Path, cases: list[str]) -> None:
     """Run the script on 2 local processes; kill the whole job past ``TIMEOUT_S``."""
     command = [
         sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={WORLD_SIZE}",
-        "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
         str(ROOT / "tests" / "_ddp_script.py"), str(out), *cases,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"torchrun job did not finish in {TIMEOUT_S} s")
-    assert proc.returncode == 0, f"torchrun job failed:\n{output[-5000:]}"
+    returncode, output = run_with_timeout(command, TIMEOUT_S, env=env, cwd=ROOT)
+    assert returncode is not None, f"torchrun job did not finish in {TIMEOUT_S} s"
+    assert returncode == 0, f"torchrun job failed:\n{output[-5000:]}"
 
 
 @pytest.fixture(scope="module")
