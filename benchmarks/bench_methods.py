@@ -632,7 +632,8 @@ def main(argv=None) -> int:
                 notes.append(note)
                 continue
             cfg = settings_for(dataset, model, args)
-            print(f"  training {model} {json.dumps({k: v for k, v in cfg.items()})} ...", flush=True)
+            shown = "napkinXC defaults" if kind_of(model) in NAPKINXC_KINDS else json.dumps(cfg)
+            print(f"  training {model} {shown} ...", flush=True)
             result = run_model_process(args.start_method, fit_and_score, dataset, model, cfg, data, opts)
             row = {"dataset": dataset, "model": model, **result}
             if "error" not in row:
