@@ -6,12 +6,13 @@ import datetime as _dt
 import multiprocessing as mp
 import os
 import platform
+import queue as _queue
 import resource
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def rss_mib() -> float:
@@ -44,20 +45,37 @@ def _child(fn, args, queue):
     try:
         queue.put(("ok", fn(*args)))
     except BaseException as exc:  # report, do not hang the parent
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+        queue.put(("error", f"{type(exc).__name__}: {exc}"[:500]))
 
 
-def run_isolated(fn: Callable, *args) -> dict:
-    """Run ``fn(*args)`` in a fresh spawned process so its peak memory is its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, queue))
+def run_isolated(fn: Callable, *args, start_method: str = "spawn", preload: Sequence[str] = ()):
+    """Run ``fn(*args)`` in a process of its own, so its peak memory is its own.
+
+    ``start_method="spawn"`` starts a fresh interpreter (which pays the imports each
+    time); ``"forkserver"`` forks from a server that imported ``preload`` once. A
+    child that dies without reporting (killed for memory, crashed) gives an
+    ``{"error": ...}`` result instead of hanging the parent; so does an exception.
+    """
+    ctx = mp.get_context(start_method)
+    if start_method == "forkserver" and preload:
+        ctx.set_forkserver_preload(list(preload))
+    results = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, results))
     proc.start()
-    status, value = queue.get()
+    while True:
+        try:
+            status, value = results.get(timeout=1.0)
+            break
+        except _queue.Empty:
+            if not proc.is_alive():
+                try:  # it may have reported just before exiting
+                    status, value = results.get(timeout=1.0)
+                    break
+                except _queue.Empty:
+                    proc.join()
+                    return {"error": f"child process died without a result (exit code {proc.exitcode})"}
     proc.join()
-    if status != "ok":
-        return {"error": value}
-    return value
+    return value if status == "ok" else {"error": value}
 
 
 class Timer:

@@ -175,40 +175,14 @@ PRELOAD = ["numpy", "scipy.sparse", "torch", "skmhe"]
 # --------------------------------------------------------------------------- processes
 
 
-def _child(fn, args, queue):
-    try:
-        queue.put(("ok", fn(*args)))
-    except BaseException as exc:  # noqa: BLE001 - report, do not hang the parent
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
-
-
 def run_model_process(start_method: str, fn, *args) -> dict:
     """``fn(*args)`` in a process of its own, so that its peak memory is its own.
 
-    ``"spawn"`` is ``_common.run_isolated`` (a fresh interpreter per model, which pays
-    torch's and skmhe's imports each time); ``"forkserver"`` forks each model's process from
-    a server that imported ``PRELOAD`` once (same isolation, starts in milliseconds). A child
-    that dies without reporting (killed, crashed) gives an error row instead of a hang.
+    ``"spawn"``: a fresh interpreter per model, which pays torch's and skmhe's imports
+    each time; ``"forkserver"``: forked from a server that imported ``PRELOAD`` once
+    (same isolation, starts in milliseconds). See ``_common.run_isolated``.
     """
-    import multiprocessing as mp
-    import queue as queue_module
-
-    if start_method == "spawn":
-        return run_isolated(fn, *args)
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    results = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, results))
-    proc.start()
-    while True:
-        try:
-            status, value = results.get(timeout=1.0)
-            break
-        except queue_module.Empty:
-            if not proc.is_alive():
-                return {"error": f"process died with exit code {proc.exitcode}"}
-    proc.join()
-    return value if status == "ok" else {"error": value}
+    return run_isolated(fn, *args, start_method=start_method, preload=PRELOAD)
 
 
 # --------------------------------------------------------------------------- settings

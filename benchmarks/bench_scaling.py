@@ -38,19 +38,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import os
-import queue as _queue
 import statistics
 import sys
 import time
 from pathlib import Path
 
 try:  # python -m benchmarks.bench_scaling
-    from ._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib
+    from ._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib, run_isolated
 except ImportError:  # python benchmarks/bench_scaling.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib
+    from benchmarks._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib, run_isolated
 
 F32 = 4
 GB = 1e9
@@ -205,42 +203,15 @@ def time_calls(fn, repeats: int, warmup: int) -> list[float]:
 # --------------------------------------------------------------------------- isolation
 
 
-def _child(fn, args, q):
-    try:
-        q.put(("ok", fn(*args)))
-    except BaseException as exc:  # report, do not hang the parent
-        q.put(("error", f"{type(exc).__name__}: {exc}"[:500]))
-
-
 def run_child(fn, *args, isolate: bool = True) -> dict:
-    """``fn(*args)`` in a fresh spawned process (own peak RSS), or in-process.
-
-    Unlike waiting on the queue alone, a child killed from outside (e.g. by the
-    kernel for memory) is reported as an error instead of hanging the parent.
-    """
+    """``fn(*args)`` in a fresh spawned process (own peak RSS, see ``_common.run_isolated``),
+    or in-process."""
     if not isolate:
         try:
             return fn(*args)
         except Exception as exc:
             return {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, q))
-    proc.start()
-    while True:
-        try:
-            status, value = q.get(timeout=1.0)
-            break
-        except _queue.Empty:
-            if not proc.is_alive():
-                try:
-                    status, value = q.get(timeout=1.0)
-                    break
-                except _queue.Empty:
-                    proc.join()
-                    return {"error": f"child process died without a result (exit code {proc.exitcode})"}
-    proc.join()
-    return value if status == "ok" else {"error": value}
+    return run_isolated(fn, *args)
 
 
 # --------------------------------------------------------------------------- cases (child side)

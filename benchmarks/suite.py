@@ -62,7 +62,7 @@ def part_command(part: str, out: Path, quick: bool) -> list[str]:
 
 def _markdown_of(part: str, out: Path) -> str | None:
     """The markdown a part wrote (next to its JSON, or inside its folder)."""
-    module, out_is_folder = PARTS[part]
+    out_is_folder = PARTS[part][1]
     found = sorted((out / part).glob("*.md")) if out_is_folder else [out / f"{part}.md"]
     texts = [p.read_text() for p in found if p.is_file()]
     return "\n".join(texts) if texts else None
