@@ -18,6 +18,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._batching import iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import agreed_seed, data_parallel, training_device
+from ._schedule import (
+    AUTO_EARLY_STOPPING_MIN_SAMPLES,
+    SCHEDULES,
+    auto_batch_size,
+    auto_learning_rate,
+    auto_max_iter,
+    lr_schedule,
+)
 from ._training import Trainer, make_optimizer, sparse_gradient_parameters
 
 #: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
@@ -32,14 +40,15 @@ COMMON_PARAMETER_CONSTRAINTS: dict = {
     "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions(set(SCHEDULES))],
+    "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+    "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     "shuffle": ["boolean"],
     "random_state": ["random_state"],
     "tol": [Interval(Real, 0, None, closed="left")],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
-    "early_stopping": ["boolean"],
+    "early_stopping": [StrOptions({"auto"}), "boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device],
@@ -104,8 +113,24 @@ class MHEBase:
     # -- configuration -------------------------------------------------
     def _batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
-            return max(1, min(256, n_samples))
+            return auto_batch_size(n_samples)
         return max(1, min(int(self.batch_size), n_samples))
+
+    def _learning_rate(self, batch_size: int) -> float:
+        if self.learning_rate_init == "auto":
+            return auto_learning_rate(batch_size)
+        return float(self.learning_rate_init)
+
+    def _max_iter(self, n_samples: int, batch_size: int) -> int:
+        if self.max_iter == "auto":
+            return auto_max_iter(n_samples, batch_size)
+        return int(self.max_iter)
+
+    def _uses_validation(self, n_samples: int) -> bool:
+        """Whether ``fit`` holds out a validation split (``early_stopping``)."""
+        if self.early_stopping == "auto":
+            return n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return bool(self.early_stopping)
 
     def _draw_seed(self) -> int:
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -129,21 +154,26 @@ class MHEBase:
         self._optimizer = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_loss_ = np.inf if not self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        validation = self._uses_validation(X.shape[0])
+        self.validation_scores_ = [] if validation else None
+        self.best_loss_ = np.inf if not validation else None
+        self.best_validation_score_ = -np.inf if validation else None
 
     def _train(self, X, y_index: np.ndarray, *, incremental: bool) -> None:
-        """Run the training loop: ``max_iter`` epochs for fit, one for partial_fit.
+        """Run the training loop: the epoch budget for fit, one epoch for partial_fit.
 
-        Inside an initialised ``torch.distributed`` process group of several
-        ranks, every rank must call it with the same data: training is then
-        data-parallel (see :mod:`skmhe._distributed`).
+        ``fit`` runs ``max_iter`` epochs (``"auto"``: see
+        :func:`skmhe._schedule.auto_max_iter`) under the ``learning_rate``
+        schedule, stopping early on the validation score when a validation
+        split is held out. ``partial_fit`` runs one epoch at the constant
+        peak rate. Inside an initialised ``torch.distributed`` process group of
+        several ranks, every rank must call it with the same data: training is
+        then data-parallel (see :mod:`skmhe._distributed`).
         """
         n = X.shape[0]
         replica = data_parallel(self.network_, sparse_gradient_parameters(self.network_), n)
         score = None
-        if self.early_stopping and not incremental:
+        if self.validation_scores_ is not None and not incremental:
             X, X_val, y_index, y_val = train_test_split(
                 X, y_index, test_size=self.validation_fraction, random_state=self.seed_ + self.n_iter_
             )
@@ -153,11 +183,15 @@ class MHEBase:
                     f"training or validation set for {n} samples"
                 )
             score = self._scorer(X_val, y_val, replica)
-        batch_size = self._batch_size(X.shape[0])
+        n_train = X.shape[0]
+        batch_size = self._batch_size(n_train)
+        peak = self._learning_rate(batch_size)
+        epochs = 1 if incremental else self._max_iter(n_train, batch_size)
         if self._optimizer is None:
-            self._optimizer = make_optimizer(
-                self.network_, self.learning_rate_init, self.alpha, batch_size
-            )
+            self._optimizer = make_optimizer(self.network_, peak, self.alpha, batch_size)
+        self.batch_size_, self.learning_rate_ = batch_size, peak
+        kind = "constant" if incremental else self.learning_rate
+        steps = epochs * -(-n_train // batch_size)
         trainer = Trainer(
             network=self.network_,
             optimizer=self._optimizer,
@@ -165,28 +199,23 @@ class MHEBase:
             batch_size=batch_size,
             shuffle=self.shuffle,
             generator=torch.Generator().manual_seed(self.seed_ + self.n_iter_),
-            verbose=bool(self.verbose),
+            verbose=int(self.verbose),
             sparse_batches=self.sparse_updates_,
             replica=replica,
+            learning_rate=lr_schedule(kind, peak, steps),
         )
         history = History()
         stopper = None
         if not incremental:
-            stopper = NoImprovementStopping(
-                "val_score" if score else "loss", self.tol, self.n_iter_no_change
-            )
+            monitor = "loss" if score is None else "val_score"
+            stopper = NoImprovementStopping(monitor, self.tol, self.n_iter_no_change)
         stopped = trainer.fit(
-            X,
-            self._targets(y_index),
-            max_epochs=1 if incremental else self.max_iter,
-            stopper=stopper,
-            history=history,
-            score=score,
+            X, self._targets(y_index), max_epochs=epochs, stopper=stopper, history=history, score=score
         )
-        self._record(history, n_train=X.shape[0])
-        if not incremental and not stopped:
+        self._record(history, n_train=n_train)
+        if not incremental and not stopped and kind == "constant" and len(history.epochs) == epochs:
             warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -205,7 +234,7 @@ class MHEBase:
         self.loss_curve_.extend(losses)
         self.n_iter_ += len(losses)
         self.t_ += len(losses) * n_train
-        if self.early_stopping and self.validation_scores_ is not None:
+        if self.validation_scores_ is not None:
             self.validation_scores_.extend(history.column("val_score"))
             if self.validation_scores_:
                 self.best_validation_score_ = max(self.validation_scores_)

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._label_sets import decode_label_sets, encode_label_sets
@@ -21,6 +21,8 @@ _MAX_AUTO_GROUP = 128
 #: ``embedding_size=None`` scores the features directly while the label table stays this small
 _MAX_AUTO_TABLE = 2**26
 _AUTO_EMBEDDING = 128
+#: ``n_levels="auto"`` is flat (one dense layer over every label) up to this many labels
+_AUTO_FLAT_MAX_LABELS = 1024
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -46,9 +48,13 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         Width of each hidden layer of the backbone.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Hidden-layer activation.
-    n_levels : {1, 2, 3}, default=2
+    n_levels : {1, 2, 3} or "auto", default="auto"
         Levels of the cascade: 1 flat, 2 groups then labels, 3 groups of
-        groups, groups, labels.
+        groups, groups, labels. ``"auto"``: flat up to 1,024 labels, where
+        one dense layer over every label is both cheaper per step and at
+        least as accurate as the cascade (measured on Bibtex and Corel5k,
+        ``benchmarks/RESULTS.md``, "Defaults"), else 2. The level count of
+        the last fit is ``codec_.n_heads``.
     group_size : int, default=None
         Labels per last-level group. ``None``: ``ceil(L ** (1 / n_levels))``,
         at most 128. The group count is ``ceil(L / group_size)``; the last
@@ -66,11 +72,13 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     predict_k : int, default=None
         When set, :meth:`predict` returns exactly the ``predict_k`` best labels
         of each sample instead of thresholding.
-    alpha, batch_size, learning_rate_init, max_iter, shuffle, random_state, \
-tol, verbose, warm_start, early_stopping, validation_fraction, \
+    alpha, batch_size, learning_rate, learning_rate_init, max_iter, shuffle, \
+random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
 n_iter_no_change, device, proba_memory_limit, sparse_updates
-        As in :class:`MHEClassifier` (same meaning, shared code). Early
-        stopping watches precision@1 on the held-out rows.
+        As in :class:`MHEClassifier` (same meaning, same defaults, shared
+        code): ``"auto"`` batch size, rate and epoch budget from the number
+        of samples, a cosine schedule, early stopping from 10,000 samples.
+        Early stopping watches precision@1 on the held-out rows.
 
     Attributes
     ----------
@@ -84,7 +92,8 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates
     network_ : torch.nn.Module
         The trained network.
     n_features_in_, feature_names_in_, n_iter_, t_, loss_curve_, best_loss_, \
-validation_scores_, best_validation_score_, seed_, sparse_updates_
+validation_scores_, best_validation_score_, seed_, sparse_updates_, \
+batch_size_, learning_rate_
         As in :class:`MHEClassifier`.
 
     See Also
@@ -106,7 +115,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
 
     _parameter_constraints: dict = {
         **COMMON_PARAMETER_CONSTRAINTS,
-        "n_levels": [Interval(Integral, 1, 3, closed="both")],
+        "n_levels": [StrOptions({"auto"}), Interval(Integral, 1, 3, closed="both")],
         "group_size": [Interval(Integral, 1, None, closed="left"), None],
         "n_candidate_groups": [Interval(Integral, 1, None, closed="left")],
         "embedding_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -119,7 +128,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         hidden_layer_sizes=(1024,),
         activation="relu",
         *,
-        n_levels=2,
+        n_levels="auto",
         group_size=None,
         n_candidate_groups=10,
         embedding_size=None,
@@ -127,16 +136,17 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         predict_k=None,
         alpha=1e-4,
         batch_size="auto",
-        learning_rate_init=1e-3,
-        max_iter=200,
+        learning_rate="cosine",
+        learning_rate_init="auto",
+        max_iter="auto",
         shuffle=True,
         random_state=None,
         tol=1e-4,
         verbose=False,
         warm_start=False,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=3,
         device="auto",
         proba_memory_limit=4 * 2**30,
         sparse_updates="auto",
@@ -151,6 +161,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         self.predict_k = predict_k
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.shuffle = shuffle
@@ -166,15 +177,21 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         self.sparse_updates = sparse_updates
 
     # -- pieces used by MHEBase ---------------------------------------------
+    def _levels(self, n_labels: int) -> int:
+        if self.n_levels == "auto":
+            return 1 if n_labels <= _AUTO_FLAT_MAX_LABELS else 2
+        return int(self.n_levels)
+
     def _make_codec(self, n_labels: int) -> LabelCodec:
-        if self.n_levels == 1:
+        levels = self._levels(n_labels)
+        if levels == 1:
             return LabelCodec((n_labels,))
         size = self.group_size
         if size is None:
-            size = min(_MAX_AUTO_GROUP, math.ceil(n_labels ** (1 / self.n_levels)))
+            size = min(_MAX_AUTO_GROUP, math.ceil(n_labels ** (1 / levels)))
         size = max(1, min(int(size), n_labels))
         n_groups = -(-n_labels // size)
-        if self.n_levels == 2:
+        if levels == 2:
             return LabelCodec((n_groups, size))
         return LabelCodec((*LabelCodec.for_n_classes(n_groups, 2).factors, size))
 
@@ -244,7 +261,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
 
     @property
     def _n_query_features(self) -> int:
-        return self.network_.head.tables[0].dim if self.n_levels > 1 else 0
+        return self.network_.head.tables[0].dim if self.codec_.n_heads > 1 else 0
 
     def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and scores of the ``k`` best labels of each row."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +29,13 @@ class AdamWithSparseRows:
 
     def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None, decay: float):
         self.dense, self.sparse, self.decay = dense, sparse, decay
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set the rate of every parameter group (dense and lazy) for the next steps."""
+        for optimizer in (self.dense, self.sparse):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.dense.zero_grad(set_to_none=set_to_none)
@@ -103,15 +113,17 @@ class Trainer:
     network : nn.Module
         Has ``loss(batch, targets)`` (see :class:`~skmhe.nn.MHENetwork`).
     optimizer : AdamWithSparseRows or torch.optim.Optimizer
-        Anything with ``zero_grad(set_to_none)`` and ``step()``.
+        Anything with ``zero_grad(set_to_none)`` and ``step()``; with
+        ``learning_rate``, also ``set_learning_rate(lr)``.
     device : torch.device
     batch_size : int
     shuffle : bool
         Draw a new permutation of the rows each epoch.
     generator : torch.Generator
         Source of the permutations (CPU generator; global RNG untouched).
-    verbose : bool
-        Print the loss (and validation score) after each epoch.
+    verbose : int
+        0: silent. 1 or more: a progress bar over the epochs (loss, validation
+        score, rows/s), one inside each long epoch, and a line per epoch.
     sparse_batches : bool
         Feed every training batch as a :class:`~skmhe.nn.SparseBatch` (an
         input layer with sparse gradients needs one).
@@ -120,6 +132,12 @@ class Trainer:
         its share of each epoch's rows, ``batch_size`` is the global minibatch
         (split over the ranks), gradients are averaged, and the epoch loss and
         stopping decision are agreed over the ranks. None: a single process.
+    learning_rate : callable or None
+        ``learning_rate(step)``: the rate of optimizer step ``step`` (counted
+        from ``first_step``), see :func:`skmhe._schedule.lr_schedule`. None
+        leaves the optimizer's rate alone.
+    first_step : int
+        Steps already taken by earlier calls (``warm_start``, ``partial_fit``).
     """
 
     network: nn.Module
@@ -128,9 +146,18 @@ class Trainer:
     batch_size: int
     shuffle: bool
     generator: torch.Generator
-    verbose: bool = False
+    verbose: int = 0
     sparse_batches: bool = False
     replica: DataParallel | None = None
+    learning_rate: Callable[[int], float] | None = None
+    first_step: int = 0
+
+    def __post_init__(self) -> None:
+        self.step = self.first_step
+
+    @property
+    def _talks(self) -> bool:
+        return bool(self.verbose) and (self.replica is None or self.replica.rank == 0)
 
     def train_epoch(self, X, targets) -> float:
         """One pass over ``X``; returns the mean training loss per row.
@@ -153,17 +180,26 @@ class Trainer:
             step_rows, loss_of = replica.local_batch_size(self.batch_size), replica.loss
         self.network.train()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for start in range(0, len(order), step_rows):
+        starts = range(0, len(order), step_rows)
+        bar = _progress(len(starts), "steps", self._talks and len(starts) >= _BAR_MIN_STEPS, leave=False)
+        for start in starts:
             rows = order[start : start + step_rows]
             batch = rows_to_batch(X, rows, self.device, as_sparse=self.sparse_batches)
             batch_targets = rows_to_targets(targets, rows, self.device)
+            if self.learning_rate is not None:
+                self.optimizer.set_learning_rate(self.learning_rate(self.step))
             self.optimizer.zero_grad(set_to_none=True)
             loss = loss_of(batch, batch_targets)
             loss.backward()
             if replica is not None:
                 replica.average_sparse_gradients()
             self.optimizer.step()
+            self.step += 1
             total += loss.detach().double() * len(rows)
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
         if replica is None:
             return float(total.item()) / n
         total_loss, total_rows = replica.sum([total.item(), len(order)])
@@ -181,33 +217,79 @@ class Trainer:
     ) -> bool:
         """Train up to ``max_epochs`` epochs; returns True when the stopper fired.
 
-        ``score`` (validation accuracy) is evaluated after every epoch when given.
+        ``score`` (validation accuracy) is evaluated after every epoch when
+        given. A ``KeyboardInterrupt`` ends training as scikit-learn's MLP
+        does: a warning, the epochs completed so far kept in ``history``, and
+        the best parameters restored when a validation score is monitored.
         """
         targets_t = targets if sp.issparse(targets) else torch.from_numpy(
             np.ascontiguousarray(targets, dtype=np.int64)
         )
         stopped = False
-        for _ in range(max_epochs):
-            loss = self.train_epoch(X, targets_t)
-            if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss} at epoch {len(history.epochs) + 1}; "
-                    "lower learning_rate_init or scale the features"
-                )
-            record = {"loss": loss}
-            if score is not None:
-                record["val_score"] = score()
-            history.record(**record)
-            if self.verbose and (self.replica is None or self.replica.rank == 0):
-                extra = f", validation score = {record['val_score']:.6f}" if score else ""
-                print(f"Iteration {len(history.epochs)}, loss = {loss:.8f}{extra}", flush=True)
-            if stopper is not None and self._agree(stopper.on_epoch_end(history, self.network)):
-                stopped = True
-                break
+        bar = _progress(max_epochs, "epochs", self._talks and max_epochs > 1)
+        try:
+            for _ in range(max_epochs):
+                started = time.perf_counter()
+                loss = self.train_epoch(X, targets_t)
+                seconds = time.perf_counter() - started
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training loss became {loss} at epoch {len(history.epochs) + 1}; "
+                        "lower learning_rate_init or scale the features"
+                    )
+                record = {"loss": loss, "seconds": seconds}
+                if score is not None:
+                    record["val_score"] = score()
+                history.record(**record)
+                if self._talks:
+                    self._report(history, targets_t.shape[0], bar)
+                if stopper is not None and self._agree(stopper.on_epoch_end(history, self.network)):
+                    stopped = True
+                    break
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"Training interrupted by the user after {len(history.epochs)} complete epochs.",
+                stacklevel=4,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
         if stopper is not None:
             stopper.on_train_end(self.network)
         return stopped
 
+    def _report(self, history: History, n_rows: int, bar) -> None:
+        """One line per epoch: loss, validation score, seconds and rows/s."""
+        last = history.epochs[-1]
+        rows_per_s = n_rows / max(last["seconds"], 1e-9)
+        extra = f", validation score = {last['val_score']:.6f}" if "val_score" in last else ""
+        line = (
+            f"Iteration {len(history.epochs)}, loss = {last['loss']:.8f}{extra}, "
+            f"{last['seconds']:.1f} s, {rows_per_s:,.0f} rows/s"
+        )
+        if bar is None:
+            print(line, flush=True)
+            return
+        postfix = {"loss": f"{last['loss']:.4g}", "rows/s": f"{rows_per_s:,.0f}"}
+        if "val_score" in last:
+            postfix["val"] = f"{last['val_score']:.4f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update()
+        bar.write(line, file=sys.stdout)
+
     def _agree(self, stop: bool) -> bool:
         """Stop on every rank as soon as one rank would (the single-process ``stop``)."""
         return stop if self.replica is None else self.replica.any(stop)
+
+
+#: an epoch of at least this many steps gets its own progress bar (verbose)
+_BAR_MIN_STEPS = 200
+
+
+def _progress(total: int, unit: str, enabled: bool, leave: bool = True):
+    """A tqdm bar on stderr when ``enabled``, else None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, leave=leave, dynamic_ncols=True, file=sys.stderr)

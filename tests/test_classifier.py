@@ -22,7 +22,8 @@ def blobs():
 
 
 def small(**kw):
-    params = dict(hidden_layer_sizes=(32,), max_iter=40, batch_size=32, learning_rate_init=3e-3, random_state=0)
+    params = dict(method="product", hidden_layer_sizes=(32,), max_iter=40, batch_size=32,
+                  learning_rate_init=3e-3, random_state=0)  # the product head; test_methods has the others
     params.update(kw)
     return MHEClassifier(**params)
 

@@ -16,7 +16,7 @@ def digit_pairs():
 def _accuracy(factors, data) -> float:
     X_train, X_test, y_train, y_test = data
     clf = MHEClassifier(
-        factors=factors, hidden_layer_sizes=(256,), max_iter=15, batch_size=128, random_state=0
+        factors=factors, method="product", hidden_layer_sizes=(256,), max_iter=15, batch_size=128, random_state=0
     ).fit(X_train, y_train)
     return clf.score(X_test, y_test)
 
