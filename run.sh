@@ -34,7 +34,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   demo)
-    setup
+    setup demo  # only what the demo needs: skmhe and matplotlib for its plot
     exec "$VENV/bin/python" -m benchmarks.demo "$@"
     ;;
   suite)
