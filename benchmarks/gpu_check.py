@@ -22,7 +22,7 @@ what the CPU can in under a minute and names what it skipped and why.
 
 Usage::
 
-    python -m benchmarks.gpu_check --out DIR [--quick] [--budget-s 420] [--parts ...]
+    python -m benchmarks.gpu_check --out DIR [--quick] [--budget-s S] [--parts NAME ...]
     bash run.sh gpu-check --out DIR
 """
 

@@ -186,18 +186,24 @@ def pickle_round_trip(rec: PartRecord, work: Path, trained_on: str) -> None:
               f"{agree:.4%} of {len(a)} predictions equal; {output.strip()[-200:]}", time.perf_counter() - t0)
 
 
-def ddp_worker(work: Path) -> None:
+#: backend of the data-parallel fit; ``gloo`` (on the CPU) only to try the code path without GPUs
+DDP_BACKEND_ENV = "SKMHE_GPU_CHECK_DDP_BACKEND"
+
+
+def ddp_worker(work: Path, n_rows: int = 20_000) -> None:
     """Child mode (under torchrun): a data-parallel product fit over NCCL; saves a parameter checksum."""
     import torch.distributed as dist
 
-    dist.init_process_group("nccl")
+    backend = os.environ.get(DDP_BACKEND_ENV, "nccl")
+    dist.init_process_group(backend)
     rank = dist.get_rank()
-    torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
-    X, y, _ = ptb_shaped(20_000, np.random.default_rng(0))
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
+    X, y, _ = ptb_shaped(n_rows, np.random.default_rng(0))
     t0 = time.perf_counter()
-    est = estimator("product", "cuda").fit(X, y)
+    est = estimator("product", "cuda" if backend == "nccl" else "cpu").fit(X, y)
     seconds = time.perf_counter() - t0
-    checksum = sum(float(p.double().sum()) for p in est.network_.parameters())
+    checksum = sum(float(p.detach().double().sum()) for p in est.network_.parameters())
     np.save(work / f"ddp.rank{rank}.npy", np.array([checksum, seconds, est.n_iter_]))
     dist.destroy_process_group()
 
@@ -235,7 +241,7 @@ def main(argv=None) -> int:
         predict_pickle(Path(argv[1]))
         return 0
     if argv[:1] == ["--ddp-worker"]:
-        ddp_worker(Path(argv[1]))
+        ddp_worker(Path(argv[1]), *map(int, argv[2:3]))
         return 0
     args = part_parser(__doc__).parse_args(argv)
     rec, deadline = PartRecord(args.out, "end_to_end"), Deadline(args.limit_s)
