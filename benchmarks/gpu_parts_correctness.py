@@ -150,12 +150,17 @@ def property_loop(rec: PartRecord, deadline: Deadline, examples: int, device, ma
         rec.check("property loop", "failed" if failures else "ok", detail, time.perf_counter() - t0)
 
 
-def large_shapes(rec: PartRecord, deadline: Deadline) -> None:
+#: head layouts of the large-shape checks: C_h up to 4,096, two and three heads
+LARGE_LAYOUTS = ((4096, 16), (1000, 1000), (216, 216, 215))
+
+
+def large_shapes(rec: PartRecord, deadline: Deadline, n: int = 65536, device: str = "cuda",
+                 layouts=LARGE_LAYOUTS) -> None:
     """n = 65,536 rows, C_h up to 4,096: the kernels against the torch reference path."""
     from skmhe.ops import kronecker_topk, multi_head_cross_entropy
 
-    n, device = 65536, torch.device("cuda")
-    for factors in [(4096, 16), (1000, 1000), (216, 216, 215)]:
+    device = torch.device(device)
+    for factors in layouts:
         for name, dtype in DTYPES.items():
             label = f"large CE n={n} {'x'.join(map(str, factors))} {name}"
             if deadline.left() < 10:
@@ -188,7 +193,8 @@ def large_shapes(rec: PartRecord, deadline: Deadline) -> None:
                 rec.check(label, "ok" if ok else "failed", f"value err {err:.3g}", time.perf_counter() - t0)
             except Exception:  # noqa: BLE001 - record and go on
                 rec.check(label, "failed", traceback.format_exc()[-1500:], time.perf_counter() - t0)
-            torch.cuda.empty_cache()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
 
 
 def main(argv=None) -> int:

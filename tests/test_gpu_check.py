@@ -225,3 +225,30 @@ def test_speed_part_cpu_smoke_runs_the_torch_paths(tmp_path):
     assert all(r["triton_ms"] is None and r["ref_ms"] > 0 for r in rows)
     assert all(r.get("x_dense", 1.0) > 0 for r in rows) and "NOT kernel speed" in data["notes"][0]
     assert list(gpu_report.non_finite(data)) == []
+
+
+def test_cuda_code_paths_run_through_the_interpreter(tmp_path):
+    """The checks' Triton paths, tiny, on the CPU through Triton's interpreter (a fresh process, since
+    triton fixes compiled vs interpreted at import): correctness only, no timing is looked at."""
+    script = f"""
+import os, json, torch
+os.environ["TRITON_INTERPRET"] = "1"
+torch.set_num_threads(1)
+from benchmarks.gpu_report import Deadline, PartRecord
+from benchmarks import gpu_parts_correctness as c, gpu_parts_speed as s
+rec = PartRecord({str(tmp_path / "p.json")!r}, "correctness")
+c.large_shapes(rec, Deadline(600), n=8, device="cpu", layouts=((7, 3),))
+dl, cpu = Deadline(600), torch.device("cpu")
+ce = s.ce_row((5, 4), "float32", 8, cpu, 1.0, dl, use_triton=True)
+topk = s.topk_row((5, 4), "bfloat16", 8, cpu, 1.0, dl, use_triton=True)
+print(json.dumps({{"checks": rec.data["checks"], "ce": ce, "topk": topk}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"} | {
+                              "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [c["status"] for c in out["checks"]] == ["ok"] * 6, out["checks"]
+    for row in (out["ce"], out["topk"]):
+        assert row["triton_ms"] > 0 and row["x_dense"] > 0 and row["dense_n"] == 8
+    assert list(gpu_report.non_finite(out)) == []
