@@ -73,11 +73,25 @@ def delicious_shaped(n_rows: int, rng: np.random.Generator):
     if find_shared_data("delicious") is not None:
         bunch = load_mulan("delicious", subset="train")
         return bunch.X_train[:n_rows], bunch.Y_train[:n_rows], "Delicious (../shared/data/delicious)"
-    from sklearn.datasets import make_multilabel_classification
+    return (*topic_multilabel(n_rows, 500, 983, 19, rng), "generated, Delicious-shaped (no ../shared/data/delicious)")
 
-    X, Y = make_multilabel_classification(n_samples=n_rows, n_features=500, n_classes=983, n_labels=19,
-                                          sparse=True, return_indicator="sparse", random_state=0)
-    return sp.csr_matrix(X, dtype=np.float32), Y, "generated, Delicious-shaped (no ../shared/data/delicious)"
+
+def topic_multilabel(n_rows: int, n_features: int, n_labels: int, per_row: int, rng: np.random.Generator,
+                     n_topics: int = 64):
+    """Sparse ``(X, Y)``: each row draws a topic, then ``per_row`` labels and ``2 * per_row`` words
+    from that topic's own 40 labels and 40 words (with repeats, so label sets vary in size)."""
+    topic = rng.integers(0, n_topics, size=n_rows)
+    topic_labels = rng.integers(0, n_labels, size=(n_topics, 40))
+    topic_words = rng.integers(0, n_features, size=(n_topics, 40))
+    rows = np.arange(n_rows)
+    lab = topic_labels[topic[:, None], rng.integers(0, 40, size=(n_rows, per_row))]
+    words = topic_words[topic[:, None], rng.integers(0, 40, size=(n_rows, 2 * per_row))]
+    Y = sp.csr_matrix((np.ones(lab.size, bool), (np.repeat(rows, per_row), lab.ravel())), shape=(n_rows, n_labels))
+    Y.sum_duplicates()
+    X = sp.csr_matrix((np.ones(words.size, np.float32), (np.repeat(rows, 2 * per_row), words.ravel())),
+                      shape=(n_rows, n_features))
+    X.sum_duplicates()
+    return X, Y
 
 
 def estimator(model: str, device: str):

@@ -252,3 +252,18 @@ print(json.dumps({{"checks": rec.data["checks"], "ce": ce, "topk": topk}}))
     for row in (out["ce"], out["topk"]):
         assert row["triton_ms"] > 0 and row["x_dense"] > 0 and row["dense_n"] == 8
     assert list(gpu_report.non_finite(out)) == []
+
+
+def test_generated_data_has_the_real_shapes(monkeypatch):
+    import numpy as np
+
+    import skmhe.datasets
+    from benchmarks import gpu_parts_e2e as e2e
+
+    monkeypatch.setattr(skmhe.datasets, "find_shared_data", lambda name: None)
+    X, y, source = e2e.ptb_shaped(500, np.random.default_rng(0))
+    assert X.shape == (500, 3 * e2e.V) and (X.sum(axis=1) == 3).all() and y.max() < e2e.V
+    assert source.startswith("generated")
+    X, Y, source = e2e.delicious_shaped(300, np.random.default_rng(0))
+    assert X.shape == (300, 500) and Y.shape == (300, 983) and Y.dtype == bool and source.startswith("generated")
+    assert 5 < Y.sum(axis=1).mean() <= 19
