@@ -187,7 +187,8 @@ CE_COLUMNS = [
     ("triton_ms", "fused ms", "{:.3f}"), ("ref_ms", "torch ref ms", "{:.3f}"),
     ("compiled_ms", "compiled ref ms", "{:.3f}"), ("dense_ms", "dense CE ms", "{:.3f}"),
     ("gbps", "GB/s", "{:,.0f}"), ("bw_frac", "of copy BW", "{:.0%}"), ("x_ref", "x ref", "{:.1f}"),
-    ("x_compiled", "x compiled", "{:.1f}"), ("x_dense", "x dense", "{:,.0f}"), ("error", "error", ""),
+    ("x_compiled", "x compiled", "{:.1f}"), ("dense_n", "dense n", "{:,}"), ("x_dense", "x dense", "{:,.0f}"),
+    ("note", "note", ""), ("error", "error", ""),
 ]
 TOPK_COLUMNS = [
     ("n", "n", "{:,}"), ("factors", "factors", ""), ("n_classes", "C", "{:,}"), ("k", "k", ""),

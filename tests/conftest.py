@@ -32,6 +32,8 @@ def ops_device():
     """Make ``$SKMHE_OPS_TEST_DEVICE`` (default ``cpu``) torch's default device for a module.
 
     Skips the module when it asks for CUDA and there is none. Restored after the module.
+    A default device also reaches factory calls inside skmhe that lack ``device=``, so it
+    would hide such a bug; the GPU check's property loop and CUDA fits run without it.
     """
     name = os.environ.get(OPS_DEVICE_ENV, "cpu").strip() or "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
