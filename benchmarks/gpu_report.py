@@ -233,6 +233,8 @@ def render_markdown(report: dict) -> str:
         p = report["parts"].get(name, {})
         lines += ["", f"## {name}", ""]
         lines += [f"- {n}" for n in p.get("notes", [])]
+        if not p.get("checks") and p.get("reason"):
+            lines.append(f"- {p.get('status')}: {p['reason']}")
         for c in p.get("checks", []):
             secs = f" ({c['seconds']:.1f} s)" if c.get("seconds") is not None else ""
             detail = c["detail"].strip().splitlines()[-1] if c.get("detail", "").strip() else ""
