@@ -3,6 +3,7 @@
 #   bash run.sh demo [--data PATH] [demo options]   MHE vs the dense softmax baseline
 #   bash run.sh test [pytest options]               the whole test suite
 #   bash run.sh suite [--quick] [suite options]     every benchmark (benchmarks/suite.py)
+#   bash run.sh gpu-check [--out DIR] [--quick]     the GPU check (benchmarks/gpu_check.py)
 # The environment lives in .venv (it sees the system's site-packages, so a torch
 # already installed there, e.g. a CUDA build, is used as is).
 set -euo pipefail
@@ -41,6 +42,22 @@ case "$cmd" in
     setup test,bench
     exec "$VENV/bin/python" -m benchmarks.suite "$@"
     ;;
+  gpu-check)
+    # For a GPU machine without a package registry: no venv and nothing downloaded. The
+    # machine's python runs it; where skmhe.kernels is not importable at all, this tree is
+    # installed editable without its dependencies. An skmhe installed from elsewhere is left
+    # alone (the check reports where skmhe.kernels comes from).
+    py=${PYTHON:-python3}
+    if ! "$py" -c "import skmhe.kernels" >/dev/null 2>&1; then
+      pip_install=("$py" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation --no-index -e .)
+      "${pip_install[@]}" || "${pip_install[@]}" --break-system-packages || "${pip_install[@]}" --user || \
+        echo "run.sh: could not install skmhe editable; skmhe.kernels will not import" >&2
+    fi
+    unset TRITON_INTERPRET
+    args=("$@")
+    [[ " $* " == *" --out "* || " $* " == *" --out="* ]] || args+=(--out benchmarks/out/gpu_check)
+    exec "$py" -m benchmarks.gpu_check "${args[@]}"
+    ;;
   test)
     setup
     # Triton kernels run on the CPU through the interpreter unless a GPU is present
@@ -50,7 +67,7 @@ case "$cmd" in
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: bash run.sh demo [--data PATH] [options] | bash run.sh test [pytest options] | bash run.sh suite [--quick]" >&2
+    echo "usage: bash run.sh demo [--data PATH] [options] | bash run.sh test [pytest options] | bash run.sh suite [--quick] | bash run.sh gpu-check [--out DIR] [--quick]" >&2
     exit 2
     ;;
 esac

@@ -37,16 +37,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 try:  # python -m benchmarks.bench_kernels
     from ._common import machine_info, markdown_table
+    from ._kernel_timing import ce_bytes, copy_bandwidth_gbps, gbps, median_ms, outer_sum, topk_bytes
 except ImportError:  # python benchmarks/bench_kernels.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks._common import machine_info, markdown_table
+    from benchmarks._kernel_timing import ce_bytes, copy_bandwidth_gbps, gbps, median_ms, outer_sum, topk_bytes
 
 import torch
 import torch.nn.functional as F
@@ -74,47 +74,6 @@ COLUMNS = [
 ]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-# --------------------------------------------------------------------------- timing
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_ms(fn, device: torch.device, repeats: int, warmup: int = 3, budget_s: float = 2.0) -> float:
-    """Median wall time of ``fn()`` in milliseconds (CUDA events on a GPU)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    start_all = time.perf_counter()
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= 3 and time.perf_counter() - start_all > budget_s:
-            break
-    return statistics.median(times)
-
-
-def copy_bandwidth_gbps(device: torch.device, quick: bool) -> float:
-    """Measured device-to-device copy bandwidth (read + write), GB/s."""
-    n_bytes = (16 if quick else (512 if device.type == "cuda" else 128)) * 2**20
-    src = torch.empty(n_bytes // 4, dtype=torch.float32, device=device).uniform_()
-    dst = torch.empty_like(src)
-    ms = median_ms(lambda: dst.copy_(src), device, repeats=20)
-    return 2 * n_bytes / (ms * 1e-3) / 1e9
 
 
 # --------------------------------------------------------------------------- cases
@@ -179,9 +138,9 @@ def bench_ce(n, factors, dtype, args, device, use_triton, dense_bytes_max) -> di
         del wd
     else:
         row["dense_ms"] = None
-    moved = n * width * elt * 2 + n * len(factors) * (8 + 4)  # logits in, gradient out, targets, losses
+    moved = ce_bytes(n, factors, elt)
     row["bytes"] = moved
-    row["gbps"] = moved / (best * 1e-3) / 1e9
+    row["gbps"] = gbps(moved, best)
     row["x_ref"] = row["ref_ms"] / best if use_triton else None
     row["x_eager"] = row["eager_ms"] / best if use_triton else None
     row["x_dense"] = row["dense_ms"] / row["mhe_linear_ms"] if row["dense_ms"] else None
@@ -213,18 +172,14 @@ def bench_topk(n, factors, dtype, k, args, device, use_triton, dense_bytes_max) 
         if n * n_codes * 4 * 2 <= dense_bytes_max:
 
             def dense():
-                parts = [p.float().log_softmax(dim=1) for p in torch.split(x, list(factors), dim=1)]
-                d = parts[0]
-                for part in parts[1:]:
-                    d = (d[:, :, None] + part[:, None, :]).flatten(1)
-                return torch.topk(d[:, :n_classes], k, dim=1)
+                return torch.topk(outer_sum(x, factors, log_softmax=True)[:, :n_classes], k, dim=1)
 
             row["dense_ms"] = median_ms(dense, device, args.repeats)
         else:
             row["dense_ms"] = None
-    moved = n * width * elt + n * k * (4 + 8)  # logits in, values and codes out
+    moved = topk_bytes(n, factors, elt, k)
     row["bytes"] = moved
-    row["gbps"] = moved / (best * 1e-3) / 1e9
+    row["gbps"] = gbps(moved, best)
     row["x_ref"] = row["ref_ms"] / best if use_triton else None
     row["x_eager"] = None
     row["x_dense"] = row["dense_ms"] / best if row["dense_ms"] else None

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import strategies as st
 
-__all__ = ["factor_tuples"]
+__all__ = ["factor_tuples", "max_examples"]
+
+#: caps every property test's ``max_examples`` (e.g. ``10`` for a short run on a GPU)
+BUDGET_ENV = "SKMHE_HYPOTHESIS_MAX_EXAMPLES"
+
+
+def max_examples(n: int) -> int:
+    """``n``, capped by ``$SKMHE_HYPOTHESIS_MAX_EXAMPLES`` when that is set to a positive integer."""
+    cap = os.environ.get(BUDGET_ENV, "").strip()
+    return min(n, int(cap)) if cap.isdigit() and int(cap) > 0 else n
 
 
 @st.composite

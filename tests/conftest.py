@@ -20,3 +20,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+#: device of ``test_ops``'s tensors: ``cpu`` (default) or ``cuda`` (the ops' property tests on
+#: the GPU, where ``backend="auto"`` runs the Triton kernels; ``benchmarks.gpu_check`` sets it)
+OPS_DEVICE_ENV = "SKMHE_OPS_TEST_DEVICE"
+
+
+@pytest.fixture(scope="module")
+def ops_device():
+    """Make ``$SKMHE_OPS_TEST_DEVICE`` (default ``cpu``) torch's default device for a module.
+
+    Skips the module when it asks for CUDA and there is none. Restored after the module.
+    A default device also reaches factory calls inside skmhe that lack ``device=``, so it
+    would hide such a bug; the GPU check's property loop and CUDA fits run without it.
+    """
+    name = os.environ.get(OPS_DEVICE_ENV, "cpu").strip() or "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"{OPS_DEVICE_ENV}={name} but CUDA is unavailable")
+    before = torch.get_default_device()
+    torch.set_default_device(name)
+    yield torch.device(name)
+    torch.set_default_device(before)

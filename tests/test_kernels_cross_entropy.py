@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from _strategies import max_examples
 from _baseline import dense_cross_entropy
 from _baseline import make_logits as _make_logits
 from skmhe import kernels
@@ -41,7 +42,7 @@ GRAD_ATOL = {torch.float32: 2e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}
 
 pytestmark = [*TRITON_MARKS, pytest.mark.usefixtures("one_thread")]
 
-SETTINGS = settings(deadline=None, max_examples=100, derandomize=True)
+SETTINGS = settings(deadline=None, max_examples=max_examples(100), derandomize=True)
 
 
 def ce_kernels():
@@ -216,7 +217,7 @@ def test_extreme_logits_stay_finite():
 # --------------------------------------------------------------------------- op + autograd
 
 
-@settings(deadline=None, max_examples=60, derandomize=True)
+@settings(deadline=None, max_examples=max_examples(60), derandomize=True)
 @given(
     factors=head_factors(max_width=600),
     n=st.integers(1, 4),

@@ -30,6 +30,7 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from _strategies import max_examples
 from _baseline import assert_topk_close, assert_topk_matches, dense_log_proba
 from _baseline import make_logits as _make_logits
 from skmhe import LabelCodec, kernels
@@ -120,7 +121,7 @@ def check_reference(values, indices, logits, factors, n_classes, k):
 # --------------------------------------------------------------------------- kernel
 
 
-@settings(deadline=None, max_examples=100, derandomize=True)
+@settings(deadline=None, max_examples=max_examples(100), derandomize=True)
 @given(
     factors=head_factors(),
     data=st.data(),
@@ -216,7 +217,7 @@ def test_all_ties_return_smallest_codes(factors, n_classes, dtype):
         torch.testing.assert_close(values.double().cpu(), want, atol=1e-5, rtol=0)
 
 
-@settings(deadline=None, max_examples=15, derandomize=True)
+@settings(deadline=None, max_examples=max_examples(15), derandomize=True)
 @given(c=st.integers(1, 20), data=st.data(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**31 - 1))
 def test_ties_across_prefixes(c, data, dtype, seed):
     """Two identical heads: codes (a, b) and (b, a) tie exactly; the smaller code wins."""
@@ -309,7 +310,7 @@ def test_strided_outputs_and_zero_rows():
 # --------------------------------------------------------------------------- op, autograd, dispatch
 
 
-@settings(deadline=None, max_examples=15, derandomize=True)
+@settings(deadline=None, max_examples=max_examples(15), derandomize=True)
 @given(
     factors=head_factors(max_codes=5000),
     data=st.data(),

@@ -25,16 +25,16 @@ from _baseline import (
     dense_logits,
     make_logits,
 )
-from _strategies import factor_tuples
+from _strategies import factor_tuples, max_examples
 from skmhe import LabelCodec
 from skmhe.ops import kronecker_log_mass, kronecker_log_proba, kronecker_topk, multi_head_cross_entropy
 
 MAX_CODES = 2000
-SETTINGS = settings(deadline=None, max_examples=100)
+SETTINGS = settings(deadline=None, max_examples=max_examples(100))
 LAYOUTS = ("contiguous", "transposed", "slice")
 DTYPES = (torch.float64, torch.float32)
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
+pytestmark = pytest.mark.usefixtures("one_thread", "ops_device")  # tiny tensors
 
 
 @st.composite
@@ -195,7 +195,7 @@ def test_cross_entropy_errors():
 # =========================================================================== top-k
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None, max_examples=max_examples(150))
 @given(cases(), st.data())
 def test_topk_matches_dense(case, data):
     factors, logits, _ = case
@@ -206,7 +206,7 @@ def test_topk_matches_dense(case, data):
     assert_topk_matches(values, indices, base, k, atol=tol(logits, factors))
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=max_examples(40))
 @given(cases(min_rows=1, dtypes=(torch.float64,), allow_quantize=False), st.data())
 def test_topk_large_k_beyond_head_sizes(case, data):
     """k bigger than every head (and than the valid codes of most prefixes)."""
@@ -260,7 +260,7 @@ def test_topk_structured_ties(factors, data):
                 logits[r, offsets[h] : offsets[h + 1]] = torch.tensor(rng.permutation(f) * 1.5, dtype=dtype)
             else:
                 logits[r, offsets[h] : offsets[h + 1]] = float(rng.integers(-3, 4))
-        row = logits[r, offsets[j] : offsets[j + 1]].double().numpy()
+        row = logits[r, offsets[j] : offsets[j + 1]].double().cpu().numpy()
         rank = np.empty(factors[j], dtype=np.int64)
         rank[np.argsort(-row, kind="stable")] = np.arange(factors[j])
         order = np.lexsort((np.arange(n_classes), rank[local[:, j]]))  # by rank, then code
@@ -293,7 +293,7 @@ def test_topk_ties_across_prefixes(c, data):
     logits = make_logits(rng, n, 2 * c, dtype=dtype, layout=layout)
     logits[:, :c] = torch.tensor(head, dtype=dtype)
     logits[:, c:] = torch.tensor(head, dtype=dtype)
-    x = logits[:, :c].double().numpy()  # half-integers: exact in both dtypes
+    x = logits[:, :c].double().cpu().numpy()  # half-integers: exact in both dtypes
     a, b = np.divmod(np.arange(n_classes), c)
     expected = []
     for r in range(n):
