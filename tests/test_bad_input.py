@@ -456,6 +456,27 @@ def test_dense_output_limit_message_in_a_fitting_unit(kind):
         model.predict_proba(X)
 
 
+@pytest.mark.parametrize("kind", ["product", "multilabel", "multilabel-1d"])
+def test_predict_proba_peaks_at_its_checked_size(kind):
+    import tracemalloc
+
+    rng = np.random.RandomState(1)
+    X_, y_ = rng.randn(500, 5), rng.randint(0, 300, 500)
+    if kind == "product":
+        model = MHEClassifier(**FAST).fit(X_, y_)
+    else:
+        target = y_ if kind == "multilabel-1d" else sp.csr_matrix(np.eye(300, dtype=int)[y_])
+        model = MHEMultiLabelClassifier(**FAST).fit(X_, target)
+    checked = X_.shape[0] * len(model.classes_) * 8
+    tracemalloc.start()
+    try:
+        model.predict_proba(X_)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.25 * checked, peak / checked
+
+
 def test_format_bytes_units():
     assert format_bytes(10) == "10 B"
     assert format_bytes(1536) == "1.50 KiB"
