@@ -90,7 +90,9 @@ def resolve_device(device) -> torch.device:
 
 
 def check_X(estimator, X, *, reset: bool, y="no_validation"):
-    """sklearn validation of ``X`` (and ``y``): finite, 2-D, numeric, within float32; CSR stays sparse.
+    """sklearn validation of ``X`` (and ``y``): finite, 2-D, numeric; CSR stays sparse.
+
+    Values beyond the float32 range are refused (see :func:`check_float32_range`).
 
     Returns float32 ``X`` (ndarray or CSR), and ``y`` unless it is left at
     ``"no_validation"``. Raises

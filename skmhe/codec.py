@@ -218,7 +218,8 @@ def _search_factors(n: int, n_heads: int, m: int) -> tuple[int, ...]:
         for cand in _covering_factors(n, n_big, m, best):
             padded = cand + (1,) * (n_heads - n_big)
             key = (math.prod(cand), padded[0] - padded[-1], padded)
-            if not best or key[:2] < best[0][:2] or (key[:2] == best[0][:2] and padded > best[0][2]):
+            better = not best or key[:2] < best[0][:2]
+            if better or (key[:2] == best[0][:2] and padded > best[0][2]):
                 best[:] = [key]
     return best[0][2]
 
