@@ -408,6 +408,14 @@ def test_cuda_without_cuda():
         MHEClassifier(device="cuda:0", **FAST).fit(X, y)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_index_beyond_visible_devices():
+    model = MHEClassifier(device=f"cuda:{torch.cuda.device_count()}", **FAST)
+    with pytest.raises(ValueError, match=r"only \d+ CUDA device\(s\) are visible"):
+        model.fit(X, y)
+    assert_unfitted(model)
+
+
 _bad_params = st.one_of(
     st.tuples(st.just("max_iter"), st.integers(max_value=0)),
     st.tuples(st.just("n_heads"), st.integers(max_value=0)),
