@@ -27,6 +27,7 @@ from ._schedule import (
     lr_schedule,
 )
 from ._training import Trainer, make_optimizer, sparse_gradient_parameters
+from ._validation import check_float32_range, format_bytes
 
 #: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
 #: it the input layer is small and a dense Adam step is cheaper than coalescing
@@ -69,20 +70,38 @@ def hidden_sizes(hidden_layer_sizes) -> tuple[int, ...]:
 
 
 def resolve_device(device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other values as given."""
+    """``"auto"`` -> CUDA when available, else CPU; other values as given.
+
+    Raises
+    ------
+    ValueError
+        For anything but ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (strings or :class:`torch.device`), for CUDA where it is not
+        available, and for a CUDA index beyond the visible devices.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    accepted = "'auto', 'cpu', 'cuda' or 'cuda:N'"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+        raise ValueError(f"device must be {accepted}, got {device!r}") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be {accepted}, got {device!r} (device type {dev.type!r})")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was asked for but only {torch.cuda.device_count()} CUDA "
+            "device(s) are visible"
+        )
     return dev
 
 
 def check_X(estimator, X, *, reset: bool, y="no_validation"):
     """sklearn validation of ``X`` (and ``y``): finite, 2-D, numeric; CSR stays sparse.
+
+    Values beyond the float32 range are refused (see :func:`check_float32_range`).
 
     Returns float32 ``X`` (ndarray or CSR), and ``y`` unless it is left at
     ``"no_validation"``. Raises
@@ -94,6 +113,7 @@ def check_X(estimator, X, *, reset: bool, y="no_validation"):
         X = validate_data(estimator, X, **kwargs)
     else:  # y=None here raises sklearn's "requires y to be passed" error
         X, y = validate_data(estimator, X, y, **kwargs)
+    check_float32_range(X, getattr(estimator, "feature_names_in_", None))
     if sp.issparse(X):
         X = X.astype(np.float32) if X.dtype != np.float32 else X
         X.sort_indices()
@@ -283,8 +303,9 @@ class MHEBase:
         needed = n_rows * n_columns * 8
         if needed > self.proba_memory_limit:
             raise ValueError(
-                f"a dense ({n_rows}, {n_columns}) score matrix needs {needed / 2**30:.2f} GiB, "
-                f"above proba_memory_limit={self.proba_memory_limit} bytes; use "
+                f"a dense ({n_rows}, {n_columns}) score matrix needs {format_bytes(needed)}, "
+                f"above proba_memory_limit={self.proba_memory_limit} bytes "
+                f"({format_bytes(self.proba_memory_limit)}); use "
                 "predict_topk(X, k) for the top labels, or raise proba_memory_limit"
             )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
 #: the forms of ``Y`` that ``fit`` accepts, as remembered in ``y_format_``
@@ -90,6 +93,14 @@ def encode_label_sets(y, n_samples: int) -> tuple[sp.csr_matrix, np.ndarray, str
     else:
         arr = np.asarray(y)
         if arr.ndim == 2 and arr.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected: it is read as "
+                "one label per sample (multiclass), not as a one-label indicator. Please "
+                "change the shape of y to (n_samples,), for example using ravel(), or pass "
+                "a sparse indicator.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
             arr = arr.ravel()
         if arr.ndim == 1:
             check_classification_targets(arr)

@@ -11,6 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._label_sets import decode_label_sets, encode_label_sets
 from .codec import LabelCodec
@@ -226,6 +227,7 @@ batch_size_, learning_rate_
 
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(incremental=False)
     def fit(self, X, y):
         """Fit the model to ``X`` and the label sets ``y``.
 
@@ -333,7 +335,8 @@ batch_size_, learning_rate_
         if self.y_format_ == "multiclass":
             log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
         tiny = np.finfo(np.float64).tiny
-        return np.clip(np.exp(log_scores), tiny, np.nextafter(1.0, 0.0))
+        proba = np.exp(log_scores, out=log_scores)  # in place: proba_memory_limit bounds the peak
+        return np.clip(proba, tiny, np.nextafter(1.0, 0.0), out=proba)
 
     def decision_function(self, X):
         """Log-odds of every label's score (positive where the score exceeds 1/2).

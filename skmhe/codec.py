@@ -115,12 +115,7 @@ class LabelCodec:
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         n_classes, n_heads = int(n_classes), int(n_heads)
-        m = max(1, math.ceil(n_classes ** (1.0 / n_heads)))
-        while m**n_heads < n_classes:  # float rounding of the root
-            m += 1
-        while m > 1 and (m - 1) ** n_heads >= n_classes:
-            m -= 1
-        best = _search_factors(n_classes, n_heads, m)
+        best = _search_factors(n_classes, n_heads, _least_root(n_classes, n_heads))
         return cls(best)
 
     def _as_labels(self, y) -> np.ndarray:
@@ -152,6 +147,7 @@ class LabelCodec:
         if y.size and (y.min() < 0 or y.max() >= self.n_codes):
             bad = y[(y < 0) | (y >= self.n_codes)][0]
             raise ValueError(f"label {int(bad)} is outside [0, {self.n_codes}) for factors {self.factors}")
+        _check_int64_strides(self.factors, self.strides)
         strides = np.asarray(self.strides, dtype=np.int64)
         factors = np.asarray(self.factors, dtype=np.int64)
         return (y[:, None] // strides[None, :]) % factors[None, :]
@@ -176,29 +172,80 @@ class LabelCodec:
         return codes @ np.asarray(self.strides, dtype=np.int64)
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _check_int64_strides(factors: tuple[int, ...], strides: tuple[int, ...]) -> None:
+    """Refuse factors whose mixed-radix arithmetic does not fit int64 codes."""
+    if strides and max(strides) > _INT64_MAX:
+        raise ValueError(
+            f"factors {factors} need place values up to {max(strides)}, above the int64 "
+            f"limit {_INT64_MAX} (2**63 - 1) of the codes; use fewer or smaller factors"
+        )
+
+
+def _least_root(n: int, n_heads: int) -> int:
+    """The smallest ``m >= 1`` with ``m ** n_heads >= n``, in integer arithmetic.
+
+    Never forms a power with more than ``n.bit_length()`` factors, so any
+    ``n_heads`` answers at once.
+    """
+    if n <= 1:
+        return 1
+    if n_heads >= (n - 1).bit_length():  # 2 ** n_heads >= n
+        return 2
+    m = max(2, math.ceil(n ** (1.0 / n_heads)))
+    while m**n_heads < n:  # float rounding of the root
+        m += 1
+    while m > 1 and (m - 1) ** n_heads >= n:
+        m -= 1
+    return m
+
+
 def _search_factors(n: int, n_heads: int, m: int) -> tuple[int, ...]:
-    """Non-increasing factors <= m with the least product >= n (then most balanced)."""
-    best: tuple[int, int, tuple[int, ...]] | None = None
+    """Non-increasing factors <= m with the least product >= n (then most balanced).
 
-    def rec(prefix: list[int], prod: int, cap: int) -> None:
-        nonlocal best
-        left = n_heads - len(prefix)
+    Among equally good factorisations the lexicographically greatest wins.
+    Factors of 1 only pad: a least product has at most ``n.bit_length()``
+    factors above 1 (dropping the smallest of more would still reach ``n``),
+    so the search runs over that many factors in ``[2, m]`` and pads with
+    ones, iteratively, whatever ``n_heads`` is.
+    """
+    if n <= 1 or m <= 1:
+        return (1,) * n_heads
+    best: list = []  # [(product, spread, factors)] once found; read live by the search
+    for n_big in range(1, min(n_heads, n.bit_length()) + 1):
+        for cand in _covering_factors(n, n_big, m, best):
+            padded = cand + (1,) * (n_heads - n_big)
+            key = (math.prod(cand), padded[0] - padded[-1], padded)
+            better = not best or key[:2] < best[0][:2]
+            if better or (key[:2] == best[0][:2] and padded > best[0][2]):
+                best[:] = [key]
+    return best[0][2]
+
+
+def _covering_factors(n: int, n_factors: int, m: int, best: list):
+    """Yield non-increasing tuples of ``n_factors`` ints in ``[2, m]`` with product >= n.
+
+    The last factor of each is the least that reaches ``n``. Prefixes that
+    cannot end at or below the product of ``best[0]`` (once ``best`` holds a
+    candidate, updated by the caller between yields) are skipped.
+    Depth-first, with an explicit stack.
+    """
+    stack: list[tuple[tuple[int, ...], int]] = [((), 1)]
+    while stack:
+        prefix, prod = stack.pop()
+        left = n_factors - len(prefix)
+        if best and prod * 2**left > best[0][0]:
+            continue
+        cap = prefix[-1] if prefix else m
         if left == 1:
-            last = max(1, -(-n // prod))
-            if last > cap:
-                return
-            cand = tuple(prefix + [last])
-            key = (prod * last, max(cand) - min(cand), cand)
-            if best is None or key[:2] < best[:2]:
-                best = key
-            return
-        for f in range(cap, 0, -1):
-            if prod * f * cap ** (left - 1) < n:  # cannot reach n any more
+            last = max(2, -(-n // prod))
+            if last <= cap:
+                yield prefix + (last,)
+            continue
+        # the least f with prod * f ** left >= n, up to the cap
+        for f in range(max(2, _least_root(-(-n // prod), left)), cap + 1):
+            if best and prod * f * 2 ** (left - 1) > best[0][0]:
                 break
-            if best is not None and prod * f > best[0]:
-                continue
-            rec(prefix + [f], prod * f, f)
-
-    rec([], 1, m)
-    assert best is not None
-    return best[2]
+            stack.append((prefix + (f,), prod * f))

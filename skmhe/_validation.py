@@ -1,0 +1,85 @@
+"""Input checks and error-message helpers shared by the estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+#: the largest finite float32: the networks compute in float32, so larger inputs become inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(X, feature_names=None) -> None:
+    """Refuse a float64 ``X`` holding values that float32 cannot represent.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Finite values (already checked by scikit-learn's validation).
+    feature_names : ndarray of str, default=None
+        Names of the columns, used in the message when given.
+
+    Raises
+    ------
+    ValueError
+        Naming the first offending column, one of its values and the limit.
+    """
+    if X.dtype != np.float64 or X.size == 0:
+        return
+    if sp.issparse(X):
+        data = X.data
+        bad = (data > FLOAT32_MAX) | (data < -FLOAT32_MAX)
+        if not bad.any():
+            return
+        columns, values = X.indices[bad], data[bad]
+        first = int(np.argmin(columns))
+        column, value = int(columns[first]), float(values[first])
+    else:
+        bad_columns = (X.max(axis=0) > FLOAT32_MAX) | (X.min(axis=0) < -FLOAT32_MAX)
+        if not bad_columns.any():
+            return
+        column = int(np.flatnonzero(bad_columns)[0])
+        values = X[:, column]
+        value = float(values[np.abs(values) > FLOAT32_MAX][0])
+    name = f" ({feature_names[column]!r})" if feature_names is not None else ""
+    raise ValueError(
+        f"X has a value beyond the float32 range in column {column}{name}: {value!r} "
+        f"(the limit is +-{FLOAT32_MAX:.8g}, float32 computation would turn it into "
+        "infinity); scale the features"
+    )
+
+
+def format_bytes(n_bytes: float) -> str:
+    """``n_bytes`` in the largest unit of B, KiB, MiB, GiB, TiB that keeps it >= 1."""
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{value:.2f} TiB"
+
+
+def describe_label_change(old: np.ndarray, new: np.ndarray, *, shown: int = 10) -> str:
+    """Where two sorted label arrays differ: the labels added and removed.
+
+    Parameters
+    ----------
+    old, new : ndarray
+        Unique sorted labels (as from :func:`numpy.unique`).
+    shown : int, default=10
+        Labels listed at most per kind; the count is always given.
+
+    Returns
+    -------
+    message : str
+        E.g. ``"2 labels added: [7, 9]; 1 label removed: [3]"``, or a note on
+        the order when the sets are equal.
+    """
+    parts = []
+    for what, labels in (("added", np.setdiff1d(new, old)), ("removed", np.setdiff1d(old, new))):
+        if labels.size:
+            more = ", ..." if labels.size > shown else ""
+            listed = ", ".join(repr(v) for v in labels[:shown].tolist())
+            plural = "label" if labels.size == 1 else "labels"
+            parts.append(f"{labels.size} {plural} {what}: [{listed}{more}]")
+    return "; ".join(parts) if parts else "the same labels with different types or order"
