@@ -287,10 +287,13 @@ def test_demo_quick_runs(tmp_path):
     from benchmarks import demo
 
     out = tmp_path / "demo.json"
-    assert demo.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    assert demo.main(["--quick", "--threads", "1", "--quiet", "--out", str(out)]) == 0
     import json
 
-    rows = json.loads(out.read_text())["results"]
-    assert [r["model"].split()[0] for r in rows] == ["MHE", "dense"]
-    assert all(0.0 <= r["accuracy"] <= 1.0 and r["output_params"] > 0 for r in rows)
-    assert rows[0]["output_params"] < rows[1]["output_params"]
+    rows = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert list(rows) == [name for name, _ in demo.MODELS]
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["output_params"] > 0 for r in rows.values())
+    default, product, dense = (rows[name] for name, _ in (demo.MODELS[0], demo.MODELS[1], demo.MODELS[3]))
+    assert default["factors"] == product["factors"] != dense["factors"] == "100"
+    assert product["output_params"] < dense["output_params"]
+    assert (tmp_path / "demo.png").stat().st_size > 0  # the plot beside the JSON
