@@ -42,6 +42,7 @@ def small(**kw):
         max_iter=15,
         batch_size=32,
         learning_rate_init=1e-2,
+        learning_rate="constant",  # these checks were sized for a constant rate
         random_state=0,
         n_candidate_groups=4,  # >= the 4 top-level groups: the cascade's beam is exhaustive
         embedding_size=8,

@@ -21,7 +21,7 @@ def data():
 
 
 def small(**kw):
-    params = dict(hidden_layer_sizes=(64,), max_iter=30, batch_size=32, random_state=0)
+    params = dict(n_levels=2, hidden_layer_sizes=(64,), max_iter=30, batch_size=32, random_state=0)
     params.update(kw)
     return MHEMultiLabelClassifier(**params)
 
