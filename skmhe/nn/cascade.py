@@ -16,18 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._radix import valid_prefixes
 from ..ops.candidates import best_codes, child_codes
 from .layers import Batch, SparseLinear
 from .tables import EmbeddingTable
-
-
-def valid_prefixes(factors: Sequence[int], n_classes: int) -> list[int]:
-    """Number of prefixes at each level with at least one valid code below them."""
-    out, stride = [], math.prod(factors)
-    for c in factors:
-        stride //= c
-        out.append(-(-n_classes // stride))
-    return out
 
 
 class CascadeLevels(nn.Module):

@@ -13,6 +13,7 @@ in mixed radix, see :class:`skmhe.LabelCodec`). Every single-label head has
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -61,10 +62,7 @@ class ProductHead(nn.Module):
     ):
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
-        n_codes = 1
-        for f in self.factors:
-            n_codes *= f
-        self.n_classes = n_codes if n_classes is None else int(n_classes)
+        self.n_classes = math.prod(self.factors) if n_classes is None else int(n_classes)
         self.linear = SparseLinear(
             in_features,
             sum(self.factors),

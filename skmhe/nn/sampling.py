@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._radix import digits_to_codes
 from ..ops import kronecker_topk
 from ..ops.candidates import child_codes, sample_groups
 from .cascade import precise
@@ -124,10 +125,7 @@ class SamplingHead(nn.Module):
         return F.cross_entropy(logits, target)
 
     def _flat(self, codes: torch.Tensor) -> torch.Tensor:
-        flat = torch.zeros_like(codes[:, 0])
-        for h, c in enumerate(self.factors):
-            flat = flat * c + codes[:, h]
-        return flat
+        return digits_to_codes(codes, self.factors)
 
     def logits(self, features: Batch) -> torch.Tensor:
         """Logits of every valid code, ``(n, n_classes)``."""
