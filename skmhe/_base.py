@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._batching import iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import agreed_seed, data_parallel, training_device
+from ._validation import check_k
 from ._training import Trainer, make_optimizer, sparse_gradient_parameters
 
 #: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
@@ -243,11 +244,7 @@ class MHEBase:
 
     def _check_k(self, k) -> int:
         """``k`` for a top-k query: an int in ``[1, len(classes_)]``."""
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
-            raise TypeError(f"k must be an int, got {k!r}")
-        if not 1 <= k <= len(self.classes_):
-            raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
-        return int(k)
+        return check_k(k, len(self.classes_))
 
     def _check_dense_output(self, n_rows: int, n_columns: int) -> None:
         """Refuse a dense float64 ``(n_rows, n_columns)`` result above ``proba_memory_limit``."""

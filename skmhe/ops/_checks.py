@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._validation import check_k  # noqa: F401  (re-exported: the ops' k check)
 from ..codec import _check_factors
 
 
@@ -56,15 +57,6 @@ def check_n_classes(n_classes: int | None, factors: tuple[int, ...]) -> int:
     if not 1 <= n_classes <= n_codes:
         raise ValueError(f"n_classes must be in [1, prod(factors)={n_codes}], got {n_classes}")
     return int(n_classes)
-
-
-def check_k(k: int, n_classes: int) -> int:
-    """``k`` must be an int in ``[1, n_classes]``."""
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= n_classes:
-        raise ValueError(f"k must be in [1, n_classes={n_classes}], got {k}")
-    return int(k)
 
 
 def compute_dtype(logits: torch.Tensor) -> torch.dtype:
