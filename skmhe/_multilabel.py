@@ -11,10 +11,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
 from ._label_sets import decode_label_sets, encode_label_sets
 from .codec import LabelCodec
-from .nn import MHENetwork, MLPBackbone, SigmoidCascadeHead, init_gain
+from .nn import SigmoidCascadeHead
 
 #: largest automatic group size (candidate labels a row costs: n_candidate_groups * group_size)
 _MAX_AUTO_GROUP = 128
@@ -178,22 +178,19 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
             return LabelCodec((n_groups, size))
         return LabelCodec((*LabelCodec.for_n_classes(n_groups, 2).factors, size))
 
-    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
-        sizes = hidden_sizes(self.hidden_layer_sizes)
-        backbone = MLPBackbone(
-            n_features, sizes, self.activation, generator=generator, sparse_grad=self.sparse_updates_
-        )
-        head = SigmoidCascadeHead(
-            backbone.out_features,
+    def _make_head(
+        self, in_features: int, *, init_gain: float, generator: torch.Generator, sparse_grad: bool
+    ) -> SigmoidCascadeHead:
+        return SigmoidCascadeHead(
+            in_features,
             self.codec_.factors,
             len(self.classes_),
-            self._embedding_size(backbone.out_features),
+            self._embedding_size(in_features),
             self.n_candidate_groups,
-            init_gain=init_gain(self.activation),
+            init_gain=init_gain,
             generator=generator,
-            sparse_grad=self.sparse_updates_ and not sizes,
+            sparse_grad=sparse_grad,
         )
-        return MHENetwork(backbone, head)
 
     def _embedding_size(self, width: int) -> int | None:
         if self.embedding_size is not None:
@@ -242,21 +239,6 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         self._train(X, Y, incremental=False)
         return self
 
-    @property
-    def _n_query_features(self) -> int:
-        return self.network_.head.tables[0].dim if self.n_levels > 1 else 0
-
-    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and scores of the ``k`` best labels of each row."""
-        labels = np.empty((X.shape[0], k), dtype=np.int64)
-        scores = np.empty((X.shape[0], k), dtype=np.float64)
-        head = self.network_.head
-        width = max(self.codec_.factors) * max(k, self.n_candidate_groups) + self._n_query_features
-        for rows, (values, codes) in self._feature_batches(X, width, lambda f: head.topk(f, k)):
-            labels[rows] = codes.cpu().numpy()
-            scores[rows] = values.double().exp().cpu().numpy()
-        return labels, scores
-
     def predict_topk(self, X, k=5):
         """The ``k`` best-scoring labels of each sample, best first.
 
@@ -281,16 +263,6 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
         idx, scores = self._topk_indices(X, self._check_k(k))
         return self.classes_[idx], scores
 
-    def _log_scores(self, X) -> np.ndarray:
-        """Dense log-scores of every label (float64)."""
-        n_labels = len(self.classes_)
-        self._check_dense_output(X.shape[0], n_labels)
-        out = np.empty((X.shape[0], n_labels), dtype=np.float64)
-        head = self.network_.head
-        for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
-            out[rows] = values.cpu().numpy()
-        return out
-
     def predict_proba(self, X):
         """Score of every label, in the open interval ``(0, 1)``.
 
@@ -312,7 +284,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
             :meth:`predict_topk` then.
         """
         X = self._check_predict(X)
-        log_scores = self._log_scores(X)
+        log_scores = self._dense_log_scores(X)
         if self.y_format_ == "multiclass":
             log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
         tiny = np.finfo(np.float64).tiny
@@ -332,7 +304,7 @@ validation_scores_, best_validation_score_, seed_, sparse_updates_
             (the log-odds of the second class against the first).
         """
         X = self._check_predict(X)
-        log_scores = self._log_scores(X)
+        log_scores = self._dense_log_scores(X)
         if self.y_format_ == "multiclass":
             log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
             if log_scores.shape[1] == 2:

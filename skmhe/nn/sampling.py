@@ -7,19 +7,19 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .._radix import digits_to_codes
 from ..ops import kronecker_topk
 from ..ops.candidates import child_codes, sample_groups
-from .cascade import precise
+from .contract import SingleLabelHead
 from .layers import Batch, SparseBatch
+from .precision import exact, precise
 from .tables import EmbeddingTable
 
 SAMPLING_MODES = ("random", "batch")
 
 
-class SamplingHead(nn.Module):
+class SamplingHead(SingleLabelHead):
     """Full softmax classifier over all codes, trained on a few groups a step.
 
     The classifier is a ``(prod(factors), d)`` weight, i.e. ``(C_1, C_2, d)``
@@ -136,13 +136,17 @@ class SamplingHead(nn.Module):
         """Exact top-``k`` codes of the full softmax and their log-probabilities."""
         logits = precise(self.logits(features))
         values, codes = kronecker_topk(logits, (self.n_classes,), k, self.n_classes)
-        return values.double(), codes
+        return exact(values), codes
 
     def log_proba(self, features: Batch) -> torch.Tensor:
         """Log-probabilities of every valid code, ``(n, n_classes)``."""
-        return F.log_softmax(self.logits(features).double(), dim=1)
+        return F.log_softmax(exact(self.logits(features)), dim=1)
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)`` under the full softmax, shape ``(n,)``."""
         log_proba = self.log_proba(features)
         return log_proba.gather(1, self._flat(codes).unsqueeze(1)).squeeze(1)
+
+    def inference_width(self, k: int) -> int:
+        """Every code: the whole classifier is scored."""
+        return math.prod(self.factors)

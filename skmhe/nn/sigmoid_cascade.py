@@ -7,8 +7,9 @@ import torch.nn.functional as F
 
 from .._radix import strides as radix_strides
 from ..ops.candidates import candidate_targets, select_candidates
-from .cascade import CascadeLevels, precise
+from .cascade import CascadeLevels
 from .layers import Batch, SparseBatch
+from .precision import exact, precise
 
 
 def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -68,4 +69,4 @@ class SigmoidCascadeHead(CascadeLevels):
 
     def log_scores(self, features: Batch) -> torch.Tensor:
         """Log-score of every valid label, ``(n, n_classes)`` in float64."""
-        return self.expand_all(features, lambda x: F.logsigmoid(x.double()))
+        return self.expand_all(features, lambda x: F.logsigmoid(exact(x)))
