@@ -94,16 +94,6 @@ class SamplingHead(SingleLabelHead):
             return groups.unsqueeze(0), position * self.group_size + local
         return sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler), local
 
-    def sampled_slice(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Candidate codes of each row and the position of its true code.
-
-        Returns ``(candidates, target)``: ``candidates`` of shape
-        ``(n, m)`` (``(1, m)`` in ``"batch"`` mode, shared by all rows),
-        ``target`` of shape ``(n,)`` indexing the true code in the row's slice.
-        """
-        groups, target = self.sampled_groups(codes)
-        return child_codes(groups, self.group_size), target
-
     def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over each row's sampled slice of codes.
 
