@@ -4,6 +4,12 @@ import sys
 import pytest
 import torch
 
+# Without CUDA the Triton kernels run in the interpreter. Triton fixes compiled vs
+# interpreted for its own library when it is first imported in the process, so the
+# choice is made here, before any test module can import it, whatever the order.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 # the shared test helpers' asserts get pytest's detailed failure messages too
