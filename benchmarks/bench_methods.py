@@ -22,7 +22,7 @@ with lazy SparseAdam rows on a sparse input, ``skmhe._training.make_optimizer``)
 * ``dense``: ``MHEClassifier(factors=(n_classes,))``, the one-head dense softmax baseline;
 * ``adaptive``: ``torch.nn.AdaptiveLogSoftmaxWithLoss`` (Grave et al. 2017) on the same
   ``skmhe.nn.MLPBackbone``, trained by the same optimizer; PTB cutoffs ``[1000, 5000]``,
-  ``div_value=4``; ``adaptive-ref`` is the issue's 512-hidden reference;
+  ``div_value=4``; ``adaptive-ref`` is the 512-hidden reference the target names;
 * ``plt``, ``hsm``: napkinXC's probabilistic label tree and hierarchical softmax, linear nodes on
   the input features (an outside peer on the same data, not on the same backbone; see
   ``methods_peers.py``), skipped when napkinxc is not installed (``pip install -e .[bench]``);
@@ -85,7 +85,7 @@ except ImportError:  # python benchmarks/bench_methods.py
 KINDS = ("product", "cascade", "sampling", "dense", "adaptive", *NAPKINXC_KINDS)
 DATASETS = ("digits", "ptb")
 
-#: The issue's target on PTB (issue 5): the best skmhe method reaches these at >= 3x the
+#: The target on PTB: the best skmhe method reaches these at >= 3x the
 #: adaptive softmax's training throughput measured in the same run. 172 is the perplexity the
 #: project measured beforehand for a 512-hidden adaptive softmax (plain torch, 17.8k samples/s).
 TARGET = {"top1": 0.21, "perplexity": 172.0, "speedup": 3.0}
@@ -123,9 +123,9 @@ DEFAULTS: dict = {
 }
 
 #: Per-model settings on top of ``DEFAULTS``. PTB ``cascade`` holds the settings tuned for the
-#: issue's target (see the module notes below); ``cascade-100x100`` keeps the nominal two
+#: target (see the module notes below); ``cascade-100x100`` keeps the nominal two
 #: levels of 100; ``adaptive-128`` is the adaptive softmax on the tuned cascade's backbone and
-#: ``adaptive-ref`` the issue's 512-hidden reference.
+#: ``adaptive-ref`` the 512-hidden reference.
 MODEL_DEFAULTS: dict = {
     "digits": {},
     "ptb": {
@@ -414,7 +414,7 @@ def _speedups(row: dict, ref: dict) -> dict:
 
 
 def reference_adaptive(rows: list[dict]) -> dict | None:
-    """The adaptive softmax the target is measured against: ``adaptive-ref`` (the issue's
+    """The adaptive softmax the target is measured against: ``adaptive-ref`` (the target's
     512-hidden reference) when it ran, else the first adaptive row."""
     adaptive = [r for r in rows if r.get("kind") == "adaptive" and "error" not in r]
     named = [r for r in adaptive if r["model"] == "adaptive-ref"]
@@ -422,7 +422,7 @@ def reference_adaptive(rows: list[dict]) -> dict | None:
 
 
 def target_verdicts(rows: list[dict]) -> list[str]:
-    """The issue's PTB target, checked for every skmhe method.
+    """The PTB target, checked for every skmhe method.
 
     The verdict uses the wall-clock training throughput of the fit against the reference
     adaptive softmax (:func:`reference_adaptive`); the CPU-time and steady-block ratios, and

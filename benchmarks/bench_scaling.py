@@ -592,7 +592,7 @@ def _ratio(num, den, key_num, key_den):
 
 
 def summarise(rows: list[dict], args) -> dict:
-    """Ratios and the issue's targets: >= 100x dense at 1e5, >= 100x adaptive at 1e6, the 1e7 fit."""
+    """Ratios and the targets: >= 100x dense at 1e5, >= 100x adaptive at 1e6, the 1e7 fit."""
     out = {}
     for C in args.classes:
         mhp, est = _find(rows, "step", "mhp2", C), _find(rows, "estimator", "estimator2", C)

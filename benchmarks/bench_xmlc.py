@@ -329,9 +329,7 @@ def _fit_skmhe(data, ctx, **extra):
             labels, _ = est.predict_topk(data["X_test"], k=K)
     out = {"topk": np.asarray(labels, dtype=np.int64), "train_s": fit.seconds,
            "predict_s": pred.seconds, "params": {k: repr(v) for k, v in params.items()}}
-    for attr in ("n_iter_", "n_levels_"):
-        if hasattr(est, attr):
-            out[attr] = np.asarray(getattr(est, attr)).tolist()
+    out["n_iter_"] = int(est.n_iter_)
     return out
 
 
