@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from ._common import machine_info
@@ -109,6 +110,17 @@ def commit_line(git: dict) -> str:
     """``skmhe at commit <sha>`` (and whether skmhe/ was modified), for a report."""
     modified = " (skmhe/ modified)" if git.get("skmhe_modified") else ""
     return f"skmhe at commit {(git.get('commit') or 'unknown')[:10]}{modified}"
+
+
+def machine_line(info: dict, threads: int) -> str:
+    """The machine-and-versions line at the top of a report."""
+    return (f"Machine: {info['machine']}; Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
+            f"scikit-learn {info['scikit-learn']}; {threads} threads; {info['date']}.")
+
+
+def command_line(module: str, argv=None) -> str:
+    """How the report was made: ``Command: `python -m <module> <arguments>` ``."""
+    return "Command: `" + " ".join([f"python -m {module}", *(sys.argv[1:] if argv is None else argv)]) + "`"
 
 
 def pyplot():

@@ -144,9 +144,8 @@ def report(rows, chk, cfg, args, info) -> str:
     lines = [
         "# The paper's claims on small real data",
         "",
-        f"Machine: {info['machine']}; Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
-        f"scikit-learn {info['scikit-learn']}; {args.threads} threads; {info['date']}.",
-        "Command: `" + " ".join(["python -m benchmarks.bench_claims", *sys.argv[1:]]) + "`",
+        _cli.machine_line(info, args.threads),
+        _cli.command_line("benchmarks.bench_claims"),
         f"Accuracies: mean ± sd over {n_seeds} seed(s) {cfg['seeds']}.",
         "",
     ]

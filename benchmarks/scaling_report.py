@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from ._cli import pyplot, save_figure
+from ._cli import command_line, machine_line, pyplot, save_figure
 from ._common import markdown_table
 from .scaling_cases import GB, METHOD_NAMES, fmt_gb, fmt_ms
 
@@ -67,9 +66,8 @@ def report(rows: list[dict], summary: dict, args, info: dict) -> str:
     lines = [
         "# Scaling in C: output-layer step, top-k, estimator step, full fit",
         "",
-        f"Machine: {info['machine']}; Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
-        f"scikit-learn {info['scikit-learn']}; {args.threads} threads; {info['date']}.",
-        "Command: `" + " ".join(["python -m benchmarks.bench_scaling", *sys.argv[1:]]) + "`",
+        machine_line(info, args.threads),
+        command_line("benchmarks.bench_scaling"),
         f"Batch {args.batch}, feature width d = {args.hidden}, {args.targets} targets, median of {args.repeats} "
         f"calls; memory budget {fmt_gb(args.memory_budget_gb * GB)} (cases estimated above it are skipped). "
         f"Load average (1 min) at start / end: {info['loadavg_start'][0]:.1f} / {info['loadavg_end'][0]:.1f}.",
