@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._validation import check_k  # noqa: F401  (re-exported: the ops' k check)
 from ..codec import _check_factors
 
 

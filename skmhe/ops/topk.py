@@ -14,7 +14,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .._radix import codes_to_digits, valid_prefixes
-from ._checks import check_factors, check_k, check_logits, check_n_classes
+from .._validation import check_k
+from ._checks import check_factors, check_logits, check_n_classes
 from ._dispatch import kernel_module, select_backend
 from ._heads import head_log_softmax
 
