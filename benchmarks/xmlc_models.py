@@ -141,7 +141,8 @@ def _fit_skmhe(data, ctx, **extra):
             labels, _ = est.predict_topk(data["X_test"], k=K)
     out = {"topk": np.asarray(labels, dtype=np.int64), "train_s": fit.seconds,
            "predict_s": pred.seconds, "params": {k: repr(v) for k, v in params.items()}}
-    out["n_iter_"] = int(est.n_iter_)
+    if hasattr(est, "n_iter_"):
+        out["n_iter_"] = int(est.n_iter_)
     return out
 
 
