@@ -8,7 +8,7 @@ Data:
 * ``ptb``: Penn Treebank next-word prediction (``load_ptb``, 10,000 classes, vocabulary sorted by
   decreasing training frequency, so a code prefix is a band of similar frequency), features the
   previous 3 words one-hot (30,000 sparse columns, as ``benchmarks/demo.py --data``), factors
-  100x100. Read from ``--ptb`` (default: the shared data folder, ``../shared/data/ptb``);
+  100x100. Read from ``--ptb`` (default: ``ptb/`` in ``--data-home``, itself ``../shared/data`` by default);
   skipped with a message when it is absent.
 
 Models (skmhe and torch ones: sparse-aware input layer -> ``hidden`` ReLU -> output layer, Adam

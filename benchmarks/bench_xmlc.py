@@ -1,7 +1,7 @@
 """Extreme multi-label benchmark: skmhe's cascade against the usual XMC peers, side by side.
 
 Data: the Mulan sets Bibtex, Delicious and Corel5k (``skmhe.datasets.load_mulan``, from the
-shared data folder; a missing one is skipped with a message). Features are L2-normalised rows
+data home, ``--data-home``; a missing one is skipped with a message). Features are L2-normalised rows
 for every model (``--no-normalize`` to keep them raw); labels are bool CSR.
 
 Models (``MODELS``, a registry ``name -> ModelSpec``; add an entry to compare another one):
