@@ -8,6 +8,7 @@
 # already installed there, e.g. a CUDA build, is used as is).
 set -euo pipefail
 cd "$(dirname "$0")"
+if [ -z "${SKMHE_DATA:-}" ] && [ -d ../shared/data ]; then export SKMHE_DATA="$(cd ../shared/data && pwd)"; fi  # the data home
 PY=${PYTHON:-python3}
 VENV=.venv
 

@@ -30,30 +30,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from pathlib import Path
 
-try:  # python -m benchmarks.bench_claims
-    from . import claims_experiments as exp
-    from ._common import machine_info, markdown_table
-    from .claims_experiments import cell, mean_acc
-    from .claims_plots import plot
-except ImportError:  # python benchmarks/bench_claims.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks import claims_experiments as exp
-    from benchmarks._common import machine_info, markdown_table
-    from benchmarks.claims_experiments import cell, mean_acc
-    from benchmarks.claims_plots import plot
+from . import _cli
+from . import claims_experiments as exp
+from ._common import machine_info, markdown_table
+from .claims_experiments import cell, mean_acc
+from .claims_plots import plot
 
 CLAIMS = ("a", "b", "c", "d")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _cli.parser(__doc__)
     p.add_argument("--claims", nargs="+", default=list(CLAIMS), choices=CLAIMS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--n-train", type=int, default=10_000, help="digit-pair training samples (b, c, d)")
@@ -61,10 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=20, help="epochs for b, c, d")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--groups", type=int, nargs="+", default=[1, 2, 3, 4], help="G values for d")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--out", default="benchmarks/out/bench_claims.json", help="JSON results path")
+    _cli.add_common_arguments(p, out="benchmarks/out/bench_claims.json", threads=min(2, os.cpu_count() or 1),
+                              plots=True)
     return p.parse_args(argv)
 
 
@@ -154,9 +144,8 @@ def report(rows, chk, cfg, args, info) -> str:
     lines = [
         "# The paper's claims on small real data",
         "",
-        f"Machine: {info['machine']}; Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
-        f"scikit-learn {info['scikit-learn']}; {args.threads} threads; {info['date']}.",
-        "Command: `" + " ".join(["python -m benchmarks.bench_claims", *sys.argv[1:]]) + "`",
+        _cli.machine_line(info, args.threads),
+        _cli.command_line("benchmarks.bench_claims"),
         f"Accuracies: mean ± sd over {n_seeds} seed(s) {cfg['seeds']}.",
         "",
     ]
@@ -268,8 +257,7 @@ def main(argv=None) -> int:
         print(f"  claim {claim}: {len(new)} runs in {timings[claim]:.0f} s", flush=True)
     chk = checks(rows, cfg)
     text = report(rows, chk, cfg, args, info)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _cli.output_file(args.out)
     plots = [] if args.no_plots else plot(rows, cfg, out.with_suffix(""))
     cfg_json = {k: (v if not isinstance(v, dict) else {s: list(h) for s, h in v.items()}) for k, v in cfg.items()}
     out.write_text(json.dumps({"args": vars(args), "argv": sys.argv[1:], "machine": info, "config": cfg_json,

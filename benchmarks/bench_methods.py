@@ -8,7 +8,7 @@ Data:
 * ``ptb``: Penn Treebank next-word prediction (``load_ptb``, 10,000 classes, vocabulary sorted by
   decreasing training frequency, so a code prefix is a band of similar frequency), features the
   previous 3 words one-hot (30,000 sparse columns, as ``benchmarks/demo.py --data``), factors
-  100x100. Read from ``--ptb`` (default: the shared data folder, ``../shared/data/ptb``);
+  100x100. Read from ``--ptb`` (default: ``ptb/`` in ``--data-home``, itself ``../shared/data`` by default);
   skipped with a message when it is absent.
 
 Models (skmhe and torch ones: sparse-aware input layer -> ``hidden`` ReLU -> output layer, Adam
@@ -22,7 +22,7 @@ with lazy SparseAdam rows on a sparse input, ``skmhe._training.make_optimizer``)
 * ``dense``: ``MHEClassifier(factors=(n_classes,))``, the one-head dense softmax baseline;
 * ``adaptive``: ``torch.nn.AdaptiveLogSoftmaxWithLoss`` (Grave et al. 2017) on the same
   ``skmhe.nn.MLPBackbone``, trained by the same optimizer; PTB cutoffs ``[1000, 5000]``,
-  ``div_value=4``; ``adaptive-ref`` is the issue's 512-hidden reference;
+  ``div_value=4``; ``adaptive-ref`` is the 512-hidden reference the target names;
 * ``plt``, ``hsm``: napkinXC's probabilistic label tree and hierarchical softmax, linear nodes on
   the input features (an outside peer on the same data, not on the same backbone; see
   ``methods_peers.py``), skipped when napkinxc is not installed (``pip install -e .[bench]``);
@@ -64,28 +64,16 @@ import sys
 import warnings
 from pathlib import Path
 
-try:  # python -m benchmarks.bench_methods
-    from ._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib, run_isolated
-    from .methods_models import adaptive_network, evaluate_adaptive, method_name, mhe_classifier, train_adaptive
-    from .methods_peers import NAPKINXC_KINDS, fit_napkinxc
-    from .methods_profile import Stepper, profile_markdown, steady_throughput, step_profile
-except ImportError:  # python benchmarks/bench_methods.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._common import Timer, machine_info, markdown_table, peak_rss_mib, rss_mib, run_isolated
-    from benchmarks.methods_models import (
-        adaptive_network,
-        evaluate_adaptive,
-        method_name,
-        mhe_classifier,
-        train_adaptive,
-    )
-    from benchmarks.methods_peers import NAPKINXC_KINDS, fit_napkinxc
-    from benchmarks.methods_profile import Stepper, profile_markdown, steady_throughput, step_profile
+from . import _cli
+from ._common import Timer, markdown_table, peak_rss_mib, rss_mib, run_isolated
+from .methods_models import adaptive_network, evaluate_adaptive, method_name, mhe_classifier, train_adaptive
+from .methods_peers import NAPKINXC_KINDS, fit_napkinxc
+from .methods_profile import Stepper, profile_markdown, steady_throughput, step_profile
 
 KINDS = ("product", "cascade", "sampling", "dense", "adaptive", *NAPKINXC_KINDS)
 DATASETS = ("digits", "ptb")
 
-#: The issue's target on PTB (issue 5): the best skmhe method reaches these at >= 3x the
+#: The target on PTB: the best skmhe method reaches these at >= 3x the
 #: adaptive softmax's training throughput measured in the same run. 172 is the perplexity the
 #: project measured beforehand for a 512-hidden adaptive softmax (plain torch, 17.8k samples/s).
 TARGET = {"top1": 0.21, "perplexity": 172.0, "speedup": 3.0}
@@ -123,9 +111,9 @@ DEFAULTS: dict = {
 }
 
 #: Per-model settings on top of ``DEFAULTS``. PTB ``cascade`` holds the settings tuned for the
-#: issue's target (see the module notes below); ``cascade-100x100`` keeps the nominal two
+#: target (see the module notes below); ``cascade-100x100`` keeps the nominal two
 #: levels of 100; ``adaptive-128`` is the adaptive softmax on the tuned cascade's backbone and
-#: ``adaptive-ref`` the issue's 512-hidden reference.
+#: ``adaptive-ref`` the 512-hidden reference.
 MODEL_DEFAULTS: dict = {
     "digits": {},
     "ptb": {
@@ -278,7 +266,7 @@ def load_data(dataset: str, args) -> dict:
 def ptb_missing_reason(args) -> str | None:
     """Why PTB cannot run (folder or files absent), or None."""
     if args.ptb is None:
-        return "PTB skipped: no shared data folder ptb/ found (../shared/data/ptb or $SKMHE_DATA/ptb)"
+        return "PTB skipped: no folder ptb/ in the data home (--data-home, $SKMHE_DATA)"
     folder = Path(args.ptb)
     if not folder.is_dir():
         return f"PTB skipped: {folder} is not a folder"
@@ -414,7 +402,7 @@ def _speedups(row: dict, ref: dict) -> dict:
 
 
 def reference_adaptive(rows: list[dict]) -> dict | None:
-    """The adaptive softmax the target is measured against: ``adaptive-ref`` (the issue's
+    """The adaptive softmax the target is measured against: ``adaptive-ref`` (the target's
     512-hidden reference) when it ran, else the first adaptive row."""
     adaptive = [r for r in rows if r.get("kind") == "adaptive" and "error" not in r]
     named = [r for r in adaptive if r["model"] == "adaptive-ref"]
@@ -422,7 +410,7 @@ def reference_adaptive(rows: list[dict]) -> dict | None:
 
 
 def target_verdicts(rows: list[dict]) -> list[str]:
-    """The issue's PTB target, checked for every skmhe method.
+    """The PTB target, checked for every skmhe method.
 
     The verdict uses the wall-clock training throughput of the fit against the reference
     adaptive softmax (:func:`reference_adaptive`); the CPU-time and steady-block ratios, and
@@ -463,8 +451,8 @@ def render_markdown(report: dict) -> str:
         "",
         (f"Machine: {info['machine']}; Python {info['python']}, torch {info['torch']}, "
         f"{report['args']['threads']} threads; {info['date']}. Load average before / after: "
-        f"{info['load_average']['before']} / {info['load_average']['after']}. skmhe at commit "
-        f"{(info['git']['commit'] or 'unknown')[:10]}{' (skmhe/ modified)' if info['git']['skmhe_modified'] else ''}."),
+        f"{info['load_average']['before']} / {info['load_average']['after']}. "
+        f"{_cli.commit_line(info['git'])}."),
         "",
         ("Throughput: `train samples/s` = samples seen / wall time of the fit; `samples/CPU-s` the same "
         "over the process's CPU time (steadier on a shared machine with 1 thread); `steady samples/s` "
@@ -502,28 +490,6 @@ def render_markdown(report: dict) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        return None
-
-
-def _git_state() -> dict:
-    """Commit of the checkout and whether skmhe/ differs from it (read-only git calls)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "skmhe"], check=False, cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "skmhe_modified": None}
-    return {"commit": commit or None, "skmhe_modified": bool(dirty)}
-
-
 def _default_ptb() -> str | None:
     from skmhe.datasets import find_shared_data
 
@@ -532,21 +498,20 @@ def _default_ptb() -> str | None:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _cli.parser(__doc__)
     p.add_argument("--datasets", default="digits,ptb", help="comma-separated among digits, ptb")
     p.add_argument("--models", default=None,
                    help="comma-separated model names (KIND or KIND-LABEL); default: DEFAULT_MODELS "
                    "(--quick: the five kinds)")
     p.add_argument("--set", action="append", default=[], type=parse_set, metavar="[DATASET:][MODEL.]KEY=VALUE",
                    help="override a setting (repeatable)")
-    p.add_argument("--ptb", default=None, help="PTB folder (default: the shared data folder ptb/)")
+    p.add_argument("--ptb", default=None, help="PTB folder (default: ptb/ in the data home)")
     p.add_argument("--max-samples", type=int, default=None, help="PTB: first N training tokens only")
     p.add_argument("--max-test", type=int, default=None, help="PTB: first N test tokens only")
     p.add_argument("--digits-train", type=int, default=20_000)
     p.add_argument("--digits-test", type=int, default=5_000)
     p.add_argument("--ppl-rows", type=int, default=5000,
                    help="napkinXC: test rows whose every label's probability gives the perplexity")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", action="store_true",
                    help="per model: time the phases of a training step and list torch.profiler's top ops")
@@ -557,10 +522,11 @@ def parse_args(argv=None):
     p.add_argument("--start-method", choices=("forkserver", "spawn"), default="forkserver",
                    help="how each model's own process starts: forked from a server that imported "
                    "torch and skmhe once (default), or a fresh interpreter (_common.run_isolated)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
-    p.add_argument("--out", default="benchmarks/out/bench_methods.json",
-                   help="JSON results path (the markdown goes next to it, .md)")
+    _cli.add_common_arguments(p, out="benchmarks/out/bench_methods.json", threads=os.cpu_count() or 1,
+                              out_help="JSON results path (the markdown goes next to it, .md)",
+                              quick_help="tiny sizes, for a smoke test", data=True)
     args = p.parse_args(argv)
+    _cli.use_data_home(args.data_home)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in args.datasets:
         if d not in DATASETS:
@@ -583,8 +549,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    load_before = _load_average()
-    git = _git_state()  # at the start: the code the children import
+    load_before = _cli.load_average()
+    git = _cli.git_state()  # at the start: the code the children import
     opts = {"threads": args.threads, "seed": args.seed, "profile": args.profile,
             "profile_steps": args.profile_steps, "steady_blocks": args.steady_blocks,
             "steady_steps": args.steady_steps, "ppl_rows": args.ppl_rows}
@@ -625,10 +591,8 @@ def main(argv=None) -> int:
         notes.append(f"napkinXC perplexity: every label's probability on the first {args.ppl_rows:,} test "
                      "rows (a full enumeration costs ~6 ms a row); PLT's label probabilities do not sum "
                      "to one and are renormalised. Its train samples/s count one pass over the data.")
-    info = machine_info()
+    info = _cli.run_info(load_before, git)
     info["torch_threads"] = args.threads
-    info["load_average"] = {"before": load_before, "after": _load_average()}
-    info["git"] = git
     report = {
         "command": " ".join(["python -m benchmarks.bench_methods", *argv]),
         "args": {k: v for k, v in vars(args).items() if k != "set"} | {
@@ -641,8 +605,7 @@ def main(argv=None) -> int:
     }
     markdown = render_markdown(report)
     print("\n" + markdown)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _cli.output_file(args.out)
     out.write_text(json.dumps(report, indent=2, default=str))
     out.with_suffix(".md").write_text(markdown)
     print(f"results written to {out} and {out.with_suffix('.md')}")

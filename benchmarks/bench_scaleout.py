@@ -27,7 +27,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -35,13 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-try:  # python -m benchmarks.bench_scaleout
-    from ._common import free_port, machine_info, markdown_table, run_with_timeout
-except ImportError:  # python benchmarks/bench_scaleout.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._common import free_port, machine_info, markdown_table, run_with_timeout
+from . import _cli
+from ._cli import ROOT
+from ._common import free_port, machine_info, markdown_table, run_with_timeout
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "scaleout.json"
 
 #: (name, processes, threads per process)
@@ -122,12 +118,12 @@ def worker(settings: dict, threads: int, out: Path) -> None:
 
 def launch_command(processes: int, settings_file: Path, threads: int, out: Path) -> list[str]:
     """The command running :func:`worker` in ``processes`` processes (torchrun when more than one)."""
-    script = [str(Path(__file__).resolve()), "--worker", str(settings_file), str(threads), str(out)]
+    worker_args = ["--worker", str(settings_file), str(threads), str(out)]
     if processes == 1:
-        return [sys.executable, *script]
+        return [sys.executable, "-m", "benchmarks.bench_scaleout", *worker_args]
     return [
         sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}", *script,
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}", "--module", "benchmarks.bench_scaleout", *worker_args,
     ]
 
 
@@ -174,14 +170,14 @@ COLUMNS = [
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny data (for the tests)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
+    parser = _cli.parser(__doc__.split("\n")[0])
+    _cli.add_common_arguments(parser, out=str(DEFAULT_OUT), out_help="JSON result file",
+                              quick_help="tiny data (for the tests)")
     args = parser.parse_args(argv)
+    args.out = _cli.output_file(args.out)
     settings = dict(QUICK if args.quick else FULL)
     rows = run(settings)
     report = {"machine": machine_info(), "settings": settings, "quick": args.quick, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     s = settings
     text = (

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._cli import pyplot, save_figure
 from .claims_experiments import LOW_RANK_MODELS, mean_acc
 
 
 def plot(rows, cfg, stem: Path) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not importable: no plots", flush=True)
+    plt = pyplot()
+    if plt is None:
         return []
     written = []
 
     def save(fig, tag):
-        path = stem.with_name(f"{stem.name}_{tag}.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(save_figure(plt, fig, stem.with_name(f"{stem.name}_{tag}.png")))
 
     def bars(ax, groups, series, title, ylabel="test accuracy"):
         width = 0.8 / len(series)

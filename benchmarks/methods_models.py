@@ -34,28 +34,24 @@ def adaptive_network(n_features: int, n_classes: int, cfg: dict, sparse: bool, s
 
 
 def train_adaptive(net, X, y, cfg: dict, sparse: bool, seed: int):
-    """The loop of ``skmhe._training.Trainer`` for the adaptive softmax; returns the optimizer."""
-    import numpy as np
+    """Train the adaptive softmax with skmhe's own loop (``skmhe._training.Trainer``); returns the optimizer."""
     import torch
 
-    from skmhe._batching import rows_to_batch
-    from skmhe._training import make_optimizer
+    from skmhe._callbacks import History
+    from skmhe._training import Trainer, make_optimizer
 
     batch_size = min(cfg["batch_size"], X.shape[0])
     optimizer = make_optimizer(net, cfg["lr"], cfg["alpha"], batch_size)
-    generator = torch.Generator().manual_seed(seed)
-    targets = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
-    cpu = torch.device("cpu")
-    net.train()
-    for _ in range(cfg["epochs"]):
-        order = torch.randperm(X.shape[0], generator=generator).numpy()
-        for start in range(0, X.shape[0], batch_size):
-            rows = order[start : start + batch_size]
-            batch = rows_to_batch(X, rows, cpu, as_sparse=sparse)
-            optimizer.zero_grad(set_to_none=True)
-            loss = net.loss(batch, targets[torch.from_numpy(rows)])
-            loss.backward()
-            optimizer.step()
+    trainer = Trainer(
+        network=net,
+        optimizer=optimizer,
+        device=torch.device("cpu"),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        sparse_batches=sparse,
+    )
+    trainer.fit(X, y, max_epochs=cfg["epochs"], stopper=None, history=History())
     return optimizer
 
 

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-try:  # python -m benchmarks.bench_methods
-    from ._common import markdown_table
-except ImportError:  # python benchmarks/bench_methods.py
-    from benchmarks._common import markdown_table
+from ._common import markdown_table
 
 PHASES = ("batch", "backbone", "head", "backward", "optimizer")
 

@@ -4,14 +4,14 @@ Parts (``--parts``, default all):
 
 * ``methods``: ``bench_methods`` -- the single-label methods (MHE product, cascade, sampling)
   against the dense softmax, the adaptive softmax and napkinXC (PLT, HSM) on digit pairs and
-  PTB next-word (issue 5; issue 6 part 1);
+  PTB next-word;
 * ``scaling``: ``bench_scaling`` -- per-step cost and memory from 1e4 to 1e7 classes, top-k
-  cost, and a full ``fit`` at 1e7 classes (issue 6 part 2);
-* ``claims``: ``bench_claims`` -- the paper's claims on small real data (issue 6 part 3);
+  cost, and a full ``fit`` at 1e7 classes;
+* ``claims``: ``bench_claims`` -- the paper's claims on small real data;
 * ``xmlc``: ``bench_xmlc`` -- multi-label extreme classification against omikuji, napkinXC
-  and one-vs-rest (issue 4);
+  and one-vs-rest;
 * ``scaleout``: ``bench_scaleout`` -- one process against two data-parallel processes
-  (torchrun, gloo) on the same data (issue 7);
+  (torchrun, gloo) on the same data;
 * ``kernels``: ``bench_kernels`` -- the Triton kernels; runs only where CUDA is available
   (timings of the CPU interpreter say nothing about kernel speed).
 

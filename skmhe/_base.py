@@ -27,7 +27,9 @@ from ._schedule import (
     lr_schedule,
 )
 from ._training import Trainer, make_optimizer, sparse_gradient_parameters
-from ._validation import check_float32_range, format_bytes
+from ._validation import check_float32_range, check_k, format_bytes
+from .nn import MHENetwork, MLPBackbone, init_gain
+from .nn.precision import exact, precise
 
 #: ``sparse_updates="auto"`` turns lazy updates on for sparse X at least this wide; below
 #: it the input layer is small and a dense Adam step is cheaper than coalescing
@@ -125,9 +127,11 @@ def check_X(estimator, X, *, reset: bool, y="no_validation"):
 class MHEBase:
     """Mixin holding what every skmhe estimator shares.
 
-    Subclasses provide ``_make_network(n_features, generator)``,
+    Subclasses provide ``_make_head(in_features, *, init_gain, generator,
+    sparse_grad)`` (their output head, see :mod:`skmhe.nn.contract`),
     ``_targets(y_index)`` (training targets for the head's loss) and
-    ``_validation_score(X, y_index)``.
+    ``_validation_score(X, y_index)``; the backbone, the top-k and the dense
+    output loops are here, once.
     """
 
     # -- configuration -------------------------------------------------
@@ -261,7 +265,47 @@ class MHEBase:
         if self.best_loss_ is not None and losses:
             self.best_loss_ = min(self.best_loss_, min(losses))
 
+    # -- the network -----------------------------------------------------
+    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
+        """The shared MLP backbone and the subclass's head (:meth:`_make_head`) on top."""
+        sizes = hidden_sizes(self.hidden_layer_sizes)
+        backbone = MLPBackbone(
+            n_features, sizes, self.activation, generator=generator, sparse_grad=self.sparse_updates_
+        )
+        head = self._make_head(
+            backbone.out_features,
+            init_gain=init_gain(self.activation),
+            generator=generator,
+            sparse_grad=self.sparse_updates_ and not sizes,
+        )
+        return MHENetwork(backbone, head)
+
     # -- inference -----------------------------------------------------
+    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in ``classes_`` of each row's ``k`` best labels, and their scores.
+
+        The scores are the ``exp`` of the head's log-scores: probabilities for a
+        normalised (single-label) head, products of sigmoids for the multi-label one.
+        """
+        labels = np.empty((X.shape[0], k), dtype=np.int64)
+        scores = np.empty((X.shape[0], k), dtype=np.float64)
+        head = self.network_.head
+        topk = lambda features: head.topk(features, k)  # noqa: E731
+        for rows, (values, codes) in self._feature_batches(X, head.inference_width(k), topk):
+            labels[rows] = codes.cpu().numpy()
+            scores[rows] = exact(values).exp().cpu().numpy()
+        return labels, scores
+
+    def _dense_log_scores(self, X) -> np.ndarray:
+        """The head's float64 log-score of every label, ``(n_samples, n_classes)``."""
+        n_classes = len(self.classes_)
+        self._check_dense_output(X.shape[0], n_classes)
+        out = np.empty((X.shape[0], n_classes), dtype=np.float64)
+        head = self.network_.head
+        for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
+            out[rows] = values.cpu().numpy()
+        return out
+
     def _inference_rows(self, width: int) -> int:
         return int(max(1, min(8192, _INFERENCE_ELEMENTS // max(1, width))))
 
@@ -270,18 +314,15 @@ class MHEBase:
 
         ``width`` is the number of values a row needs downstream (its scores),
         which sets the chunk size; ``fn`` (default identity) runs without
-        autograd, on the backbone's features of the chunk. On the CPU the
-        forward pass runs in float64, so that a row's outputs do not depend on
-        the chunk it is computed in (float32 matrix products round differently
-        for different batch shapes).
+        autograd, on the backbone's features of the chunk. The forward pass
+        runs at :func:`skmhe.nn.precision.precise` precision (float64 on the
+        CPU, so that a row's outputs do not depend on its chunk).
         """
         self.network_.eval()
         device = self._device
         for rows in iter_slices(X.shape[0], self._inference_rows(width)):
             with torch.no_grad():
-                batch = rows_to_batch(X, rows, device)
-                if device.type == "cpu":
-                    batch = batch.double()
+                batch = precise(rows_to_batch(X, rows, device))
                 features = self.network_(batch)
                 out = features if fn is None else fn(features)
             yield rows, out
@@ -292,11 +333,7 @@ class MHEBase:
 
     def _check_k(self, k) -> int:
         """``k`` for a top-k query: an int in ``[1, len(classes_)]``."""
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
-            raise TypeError(f"k must be an int, got {k!r}")
-        if not 1 <= k <= len(self.classes_):
-            raise ValueError(f"k must be in [1, n_classes={len(self.classes_)}], got {k}")
-        return int(k)
+        return check_k(k, len(self.classes_))
 
     def _check_dense_output(self, n_rows: int, n_columns: int) -> None:
         """Refuse a dense float64 ``(n_rows, n_columns)`` result above ``proba_memory_limit``."""

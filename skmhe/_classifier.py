@@ -18,10 +18,10 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
-from ._methods import METHOD_PARAMETER_CONSTRAINTS, make_head, scores_per_row
+from ._head_registry import METHOD_PARAMETER_CONSTRAINTS, make_head
 from ._validation import describe_label_change
 from .codec import LabelCodec
-from .nn import MHENetwork, MLPBackbone, init_gain
+from .nn.contract import SingleLabelHead
 
 
 class MHEClassifier(
@@ -280,22 +280,22 @@ class MHEClassifier(
             )
         return codec
 
-    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
-        sizes = hidden_sizes(self.hidden_layer_sizes)
-        sparse = self.sparse_updates_
-        backbone = MLPBackbone(
-            n_features, sizes, self.activation, generator=generator, sparse_grad=sparse
-        )
-        head = make_head(
-            self,
-            backbone.out_features,
-            self.codec_,
+    def _make_head(
+        self, in_features: int, *, init_gain: float, generator: torch.Generator, sparse_grad: bool
+    ) -> SingleLabelHead:
+        return make_head(
+            self.method,
+            in_features,
+            self.codec_.factors,
             len(self.classes_),
-            init_gain=init_gain(self.activation),
+            embedding_size=self.embedding_size,
+            n_candidate_groups=self.n_candidate_groups,
+            n_sampled_groups=self.n_sampled_groups,
+            sampling_mode=self.sampling_mode,
+            init_gain=init_gain,
             generator=generator,
-            sparse_grad=sparse and not sizes,
+            sparse_grad=sparse_grad,
         )
-        return MHENetwork(backbone, head)
 
     def _targets(self, y_index: np.ndarray) -> np.ndarray:
         return self.codec_.encode(y_index)
@@ -402,17 +402,6 @@ class MHEClassifier(
         self._train(X, self._index_of(y), incremental=True)
         return self
 
-    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Class indices and probabilities of the top-k classes."""
-        labels = np.empty((X.shape[0], k), dtype=np.int64)
-        proba = np.empty((X.shape[0], k), dtype=np.float64)
-        head = self.network_.head
-        width = scores_per_row(self, self.codec_, k)
-        for rows, (values, codes) in self._feature_batches(X, width, lambda f: head.topk(f, k)):
-            labels[rows] = codes.cpu().numpy()
-            proba[rows] = values.double().exp().cpu().numpy()
-        return labels, proba
-
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
 
@@ -499,14 +488,7 @@ class MHEClassifier(
         ValueError
             When the result would exceed ``proba_memory_limit`` bytes.
         """
-        X = self._check_predict(X)
-        n_classes = len(self.classes_)
-        self._check_dense_output(X.shape[0], n_classes)
-        out = np.empty((X.shape[0], n_classes), dtype=np.float64)
-        head = self.network_.head
-        for rows, log_proba in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_proba):
-            out[rows] = log_proba.cpu().numpy()
-        return out
+        return self._dense_log_scores(self._check_predict(X))
 
     def predict_proba(self, X):
         """Probability of every class (rows sum to one).
@@ -554,7 +536,7 @@ class MHEClassifier(
         codes = torch.from_numpy(self.codec_.encode(idx))
         out = np.empty(X.shape[0], dtype=np.float64)
         head = self.network_.head
-        device, width = self._device, scores_per_row(self, self.codec_, 1)
+        device, width = self._device, head.inference_width(1)
         for rows, features in self._feature_batches(X, width):
             with torch.no_grad():
                 out[rows] = head.log_likelihood(features, codes[rows].to(device)).cpu().numpy()

@@ -12,10 +12,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
-from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
 from ._label_sets import decode_label_sets, encode_label_sets
 from .codec import LabelCodec
-from .nn import MHENetwork, MLPBackbone, SigmoidCascadeHead, init_gain
+from .nn import SigmoidCascadeHead
 
 #: largest automatic group size (candidate labels a row costs: n_candidate_groups * group_size)
 _MAX_AUTO_GROUP = 128
@@ -196,22 +196,19 @@ batch_size_, learning_rate_
             return LabelCodec((n_groups, size))
         return LabelCodec((*LabelCodec.for_n_classes(n_groups, 2).factors, size))
 
-    def _make_network(self, n_features: int, generator: torch.Generator) -> MHENetwork:
-        sizes = hidden_sizes(self.hidden_layer_sizes)
-        backbone = MLPBackbone(
-            n_features, sizes, self.activation, generator=generator, sparse_grad=self.sparse_updates_
-        )
-        head = SigmoidCascadeHead(
-            backbone.out_features,
+    def _make_head(
+        self, in_features: int, *, init_gain: float, generator: torch.Generator, sparse_grad: bool
+    ) -> SigmoidCascadeHead:
+        return SigmoidCascadeHead(
+            in_features,
             self.codec_.factors,
             len(self.classes_),
-            self._embedding_size(backbone.out_features),
+            self._embedding_size(in_features),
             self.n_candidate_groups,
-            init_gain=init_gain(self.activation),
+            init_gain=init_gain,
             generator=generator,
-            sparse_grad=self.sparse_updates_ and not sizes,
+            sparse_grad=sparse_grad,
         )
-        return MHENetwork(backbone, head)
 
     def _embedding_size(self, width: int) -> int | None:
         if self.embedding_size is not None:
@@ -261,21 +258,6 @@ batch_size_, learning_rate_
         self._train(X, Y, incremental=False)
         return self
 
-    @property
-    def _n_query_features(self) -> int:
-        return self.network_.head.tables[0].dim if self.codec_.n_heads > 1 else 0
-
-    def _topk_indices(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and scores of the ``k`` best labels of each row."""
-        labels = np.empty((X.shape[0], k), dtype=np.int64)
-        scores = np.empty((X.shape[0], k), dtype=np.float64)
-        head = self.network_.head
-        width = max(self.codec_.factors) * max(k, self.n_candidate_groups) + self._n_query_features
-        for rows, (values, codes) in self._feature_batches(X, width, lambda f: head.topk(f, k)):
-            labels[rows] = codes.cpu().numpy()
-            scores[rows] = values.double().exp().cpu().numpy()
-        return labels, scores
-
     def predict_topk(self, X, k=5):
         """The ``k`` best-scoring labels of each sample, best first.
 
@@ -300,16 +282,6 @@ batch_size_, learning_rate_
         idx, scores = self._topk_indices(X, self._check_k(k))
         return self.classes_[idx], scores
 
-    def _log_scores(self, X) -> np.ndarray:
-        """Dense log-scores of every label (float64)."""
-        n_labels = len(self.classes_)
-        self._check_dense_output(X.shape[0], n_labels)
-        out = np.empty((X.shape[0], n_labels), dtype=np.float64)
-        head = self.network_.head
-        for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
-            out[rows] = values.cpu().numpy()
-        return out
-
     def predict_proba(self, X):
         """Score of every label, in the open interval ``(0, 1)``.
 
@@ -331,7 +303,7 @@ batch_size_, learning_rate_
             :meth:`predict_topk` then.
         """
         X = self._check_predict(X)
-        log_scores = self._log_scores(X)
+        log_scores = self._dense_log_scores(X)
         if self.y_format_ == "multiclass":
             log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
         tiny = np.finfo(np.float64).tiny
@@ -352,7 +324,7 @@ batch_size_, learning_rate_
             (the log-odds of the second class against the first).
         """
         X = self._check_predict(X)
-        log_scores = self._log_scores(X)
+        log_scores = self._dense_log_scores(X)
         if self.y_format_ == "multiclass":
             log_scores -= np.logaddexp.reduce(log_scores, axis=1, keepdims=True)
             if log_scores.shape[1] == 2:

@@ -1,9 +1,15 @@
-"""Input checks and error-message helpers shared by the estimators."""
+"""Input checks and error-message helpers shared by every layer (plain Python, NumPy and
+SciPy only: the ops and the metrics import it too)."""
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import InvalidParameterError
+
+__all__ = ["check_k", "check_float32_range", "format_bytes", "describe_label_change"]
 
 #: the largest finite float32: the networks compute in float32, so larger inputs become inf
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -83,3 +89,19 @@ def describe_label_change(old: np.ndarray, new: np.ndarray, *, shown: int = 10) 
             plural = "label" if labels.size == 1 else "labels"
             parts.append(f"{labels.size} {plural} {what}: [{listed}{more}]")
     return "; ".join(parts) if parts else "the same labels with different types or order"
+
+
+def check_k(k, n_max: int | None = None) -> int:
+    """``k`` for a top-k query, an int in ``[1, n_max]`` (``n_max=None``: no upper bound).
+
+    A non-int ``k`` raises sklearn's ``InvalidParameterError`` (both a ``TypeError``
+    and a ``ValueError``); an int out of range a ``ValueError``.
+    """
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (Integral, np.integer)):
+        raise InvalidParameterError(f"k must be an int, got {k!r}")
+    if n_max is None:
+        if k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+    elif not 1 <= k <= n_max:
+        raise ValueError(f"k must be in [1, n_classes={n_max}], got {k}")
+    return int(k)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._radix import digits_to_codes, strides
+
 __all__ = ["LabelCodec"]
 
 
@@ -65,10 +67,7 @@ class LabelCodec:
     def __init__(self, factors: Sequence[int]):
         self.factors = _check_factors(factors)
         self.n_codes = math.prod(self.factors)
-        strides = [1] * len(self.factors)
-        for h in range(len(self.factors) - 2, -1, -1):
-            strides[h] = strides[h + 1] * self.factors[h + 1]
-        self.strides = tuple(strides)
+        self.strides = strides(self.factors)
 
     @property
     def n_heads(self) -> int:
@@ -169,7 +168,7 @@ class LabelCodec:
         factors = np.asarray(self.factors, dtype=np.int64)
         if codes.size and ((codes < 0).any() or (codes >= factors[None, :]).any()):
             raise ValueError(f"local labels must lie in [0, C_h) for factors {self.factors}")
-        return codes @ np.asarray(self.strides, dtype=np.int64)
+        return digits_to_codes(codes, self.factors)
 
 
 _INT64_MAX = int(np.iinfo(np.int64).max)

@@ -1,13 +1,12 @@
 """Shared set-up of the Triton kernel test modules (test helper, not a test module).
 
-Importing this module sets ``TRITON_INTERPRET=1`` when there is no CUDA, so
-a kernel test module must import it before anything that imports triton
-(its first import after ``from __future__``): triton fixes compiled vs
-interpreted for its own library when it is first imported in the process
-(``skmhe.kernels.load`` raises a clear error if that order was broken).
-This module itself only imports triton lazily, through
-``kernels.triton_available()``. ``bash run.sh test`` exports the variable
-for the whole run as well.
+``conftest.py`` sets ``TRITON_INTERPRET=1`` when there is no CUDA before any
+test module is imported (triton fixes compiled vs interpreted for its own
+library when it is first imported in the process), so the test modules may
+import in any order; this module repeats the default for a script that imports
+it outside pytest. It only imports triton lazily, through
+``kernels.triton_available()``. ``bash run.sh test`` exports the variable for
+the whole run as well.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import os
 
 import torch
 
-if not torch.cuda.is_available():  # must precede the first `import triton`
+if not torch.cuda.is_available():  # conftest.py already did, under pytest
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import subprocess  # noqa: E402

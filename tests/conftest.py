@@ -4,6 +4,19 @@ import sys
 import pytest
 import torch
 
+# Without CUDA the Triton kernels run in the interpreter. Triton fixes compiled vs
+# interpreted for its own library when it is first imported in the process, so the
+# choice is made here, before any test module can import it, whatever the order.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# The loaders read data sets from the data home (skmhe.datasets.get_data_home): the tests
+# point it at the shared, read-only data next to the checkout unless SKMHE_DATA says
+# otherwise; the tests needing real data skip, naming the folder, where it is absent.
+SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+if not os.environ.get("SKMHE_DATA", "").strip() and os.path.isdir(SHARED_DATA):
+    os.environ["SKMHE_DATA"] = os.path.normpath(SHARED_DATA)
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 # the shared test helpers' asserts get pytest's detailed failure messages too

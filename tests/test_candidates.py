@@ -699,6 +699,12 @@ def test_softmax_cascade_topk_zero_rows():
 # =========================================================================== SamplingHead
 
 
+def sampled_slice(head: SamplingHead, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate codes of each row's training slice and the position of its true code in it."""
+    groups, target = head.sampled_groups(codes)
+    return child_codes(groups, head.group_size), target
+
+
 def slice_groups(candidates: torch.Tensor, group_size: int) -> torch.Tensor:
     """The group of every block of ``group_size`` candidates, checking the blocks are whole groups."""
     n, m = candidates.shape
@@ -717,7 +723,7 @@ def test_sampling_slice(case, n_sampled, mode):
     group_size = factors[-1]
     n_groups = -(-n_classes // group_size)
     y = torch.tensor(rng.integers(0, n_classes, size=n))
-    candidates, target = head.sampled_slice(y)
+    candidates, target = sampled_slice(head, y)
     assert target.shape == (n,)
     groups = slice_groups(candidates, group_size)
     assert all(len(set(row)) == len(row) for row in groups.tolist())  # no group twice
@@ -758,7 +764,7 @@ def test_sampling_head_matches_dense(case, n_sampled, mode):
     state = head.sampler.get_state()
     loss = head.loss(x32, codes)
     head.sampler.set_state(state)
-    candidates, _ = head.sampled_slice(torch.as_tensor(y))
+    candidates, _ = sampled_slice(head, torch.as_tensor(y))
     candidates = candidates.expand(n, -1)
     scores = full_logits(head, x32).gather(1, candidates).masked_fill(candidates >= n_classes, -math.inf)
     nll = [

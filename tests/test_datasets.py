@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 from collections import Counter
 
 import numpy as np
@@ -15,7 +16,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestCentroid
 
-from skmhe.datasets import find_shared_data, load_digit_pairs, load_ptb, make_extreme_classification
+from skmhe.datasets import (
+    find_shared_data,
+    get_data_home,
+    load_digit_pairs,
+    load_ptb,
+    make_extreme_classification,
+)
 from skmhe.datasets._prototypes import CLASS_CHUNK, ROW_CHUNK
 
 # ---------------------------------------------------------------- make_extreme_classification
@@ -309,6 +316,20 @@ def test_ptb_missing_files(tmp_path, monkeypatch):
     assert find_shared_data("nosuchdataset") is None
 
 
+def test_data_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKMHE_DATA", raising=False)
+    assert get_data_home() == Path("~/skmhe_data").expanduser()
+    monkeypatch.setenv("SKMHE_DATA", str(tmp_path))
+    assert get_data_home() == tmp_path
+    assert get_data_home(tmp_path / "other") == tmp_path / "other"  # an explicit folder wins
+    _write_corpus(tmp_path / "other" / "ptb", TINY)
+    assert find_shared_data("ptb") is None
+    assert find_shared_data("ptb", data_home=tmp_path / "other") == tmp_path / "other" / "ptb"
+    assert load_ptb(context=1, data_home=tmp_path / "other").path == tmp_path / "other" / "ptb"
+    with pytest.raises(FileNotFoundError, match="data_home"):
+        load_ptb()
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [(dict(context=0), "context"), (dict(subset=("train", "dev")), "subset"), (dict(subset=()), "subset"),
@@ -325,7 +346,7 @@ def test_ptb_invalid(tmp_path, kwargs, name):
 PTB = find_shared_data("ptb")
 needs_ptb = pytest.mark.skipif(
     PTB is None or not (PTB / "ptb.train.txt.gz").is_file(),
-    reason="../shared/data/ptb not found (set SKMHE_DATA or place ptb.*.txt.gz there)",
+    reason=f"ptb/ not found in the data home {get_data_home()} (set SKMHE_DATA or place ptb.*.txt.gz there)",
 )
 
 

@@ -4,9 +4,9 @@ Checked against the dense float64 baseline (per-head cross-entropy of the
 float64-cast logits, and ``F.cross_entropy`` of the outer-sum logits ``D``)
 and against autograd through the torch reference op. Without CUDA the kernel
 runs under ``TRITON_INTERPRET=1``, so shapes stay small. The variable is set
-by ``_kernel_support``, imported first, before triton is first imported:
-triton fixes compiled vs interpreted for its own library at import
-(``skmhe.kernels.load`` raises a clear error if that order was broken).
+by ``conftest.py`` before any test module is imported: triton fixes compiled
+vs interpreted for its own library at import (``skmhe.kernels.load`` raises a
+clear error if that were broken).
 
 Tolerances (absolute; ``X = 1 + max|logits|``):
 
@@ -20,7 +20,6 @@ Tolerances (absolute; ``X = 1 + max|logits|``):
 
 from __future__ import annotations
 
-# first: sets TRITON_INTERPRET (without CUDA) before triton is first imported
 from _kernel_support import CUDA, DEVICE, DTYPES, HEAD_SIZES, LAYOUTS, TRITON_MARKS, forbid_kernel_launch, run_aot_script
 
 import math

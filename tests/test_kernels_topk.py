@@ -5,9 +5,9 @@ Checked against the torch reference op and the dense float64 baseline
 ``< n_classes``), including padding codes (``n_classes < prod(factors)``),
 ``k`` beyond the head sizes, ties and extreme logits. Without CUDA the kernel
 runs under ``TRITON_INTERPRET=1``, so shapes stay small. The variable is set
-by ``_kernel_support``, imported first, before triton is first imported:
-triton fixes compiled vs interpreted for its own library at import
-(``skmhe.kernels.load`` raises a clear error if that order was broken).
+by ``conftest.py`` before any test module is imported: triton fixes compiled
+vs interpreted for its own library at import (``skmhe.kernels.load`` raises a
+clear error if that were broken).
 
 Tolerance (absolute): ``2e-6 * (1 + H * max|logits|)`` on the values, for
 every input dtype (the baseline uses the same rounded inputs; the kernel
@@ -19,7 +19,6 @@ order), and equal exactly in the tests built on exact ties.
 
 from __future__ import annotations
 
-# first: sets TRITON_INTERPRET (without CUDA) before triton is first imported
 from _kernel_support import CUDA, DEVICE, DTYPES, HEAD_SIZES, LAYOUTS, TRITON_MARKS, forbid_kernel_launch, run_aot_script
 
 import math

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from skmhe.datasets import find_shared_data, load_mulan, load_xc_repo
+from skmhe.datasets import find_shared_data, get_data_home, load_mulan, load_xc_repo
 from skmhe.datasets._arff import read_arff
 
 XML = """<?xml version="1.0" encoding="utf-8"?>
@@ -101,6 +101,22 @@ def test_load_xc_repo_tiny(tmp_path):
     np.testing.assert_array_equal(Y.toarray(), [[1, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 1]])
 
 
+def test_loaders_read_the_data_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    _write_mulan(home / "bibtex")
+    (home / "xc").mkdir()
+    (home / "xc" / "train.txt").write_text("1 2 2\n1 0:1\n")
+    monkeypatch.setenv("SKMHE_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(FileNotFoundError, match="data_home"):
+        load_mulan("bibtex")
+    assert load_mulan("bibtex", data_home=home).folder == home / "bibtex"
+    monkeypatch.chdir(tmp_path)
+    X, Y = load_xc_repo("xc/train.txt", data_home=home)  # relative, absent from the cwd
+    assert X.shape == (1, 2) and Y.toarray().tolist() == [[False, True]]
+    monkeypatch.setenv("SKMHE_DATA", str(home))
+    assert load_mulan("bibtex", subset="test").X_test.shape[0] == 1
+
+
 def test_load_xc_repo_errors(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("2 5\n0 1:1\n1 2:1\n")
@@ -129,7 +145,7 @@ REAL = [
 @pytest.mark.parametrize(("name", "n_train", "n_test", "n_features", "n_labels"), REAL)
 def test_real_mulan_shapes(name, n_train, n_test, n_features, n_labels):
     if find_shared_data(name) is None:
-        pytest.skip(f"../shared/data/{name} is absent (set SKMHE_DATA to run this test)")
+        pytest.skip(f"{name}/ is not in the data home {get_data_home()} (set SKMHE_DATA to run this test)")
     start = time.perf_counter()
     data = load_mulan(name)
     elapsed = time.perf_counter() - start

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._context_features import context_features
-from ._shared_data import DATA_ENV_VAR, find_shared_data, shared_data_candidates
+from ._data_home import find_shared_data, missing_data_message
 from ._validation import check_int
 
 __all__ = ["load_ptb"]
@@ -21,14 +21,13 @@ EOS = "<eos>"
 UNK = "<unk>"
 
 
-def _resolve_folder(path) -> Path:
+def _resolve_folder(path, data_home) -> Path:
     if path is None:
-        found = find_shared_data("ptb")
+        found = find_shared_data("ptb", data_home)
         if found is None:
-            tried = ", ".join(str(p) for p in shared_data_candidates("ptb"))
             raise FileNotFoundError(
-                f"Penn Treebank folder not found; tried: {tried}. Pass path=... or set {DATA_ENV_VAR} "
-                "to a folder holding ptb/ptb.{train,valid,test}.txt.gz"
+                missing_data_message("Penn Treebank folder", "ptb", data_home)
+                + " (or pass path=..., a folder holding ptb.{train,valid,test}.txt.gz)"
             )
         return found
     folder = Path(os.fspath(path)).expanduser()
@@ -93,7 +92,12 @@ def _check_subset(subset) -> tuple[str, ...]:
 
 
 def load_ptb(
-    path=None, *, context: int = 3, subset=("train", "test"), max_samples: int | None = None
+    path=None,
+    *,
+    context: int = 3,
+    subset=("train", "test"),
+    max_samples: int | None = None,
+    data_home=None,
 ) -> Bunch:
     """Penn Treebank next-word prediction: 10,000 classes, previous words as sparse features.
 
@@ -113,8 +117,7 @@ def load_ptb(
     ----------
     path : str, os.PathLike or None, default=None
         Folder holding the ``ptb.*.txt.gz`` files (plain ``ptb.*.txt`` also works).
-        ``None`` uses :func:`find_shared_data` ``("ptb")``: ``$SKMHE_DATA/ptb``, then
-        ``<repo>/../shared/data/ptb``.
+        ``None`` reads ``ptb/`` in the data home (see ``data_home``).
     context : int, default=3
         Number of preceding tokens used as features, >= 1.
     subset : str or sequence of str, default=("train", "test")
@@ -123,6 +126,8 @@ def load_ptb(
     max_samples : int or None, default=None
         Keep only the first ``max_samples`` tokens (samples) of each returned split;
         ``None`` keeps all (train 929,589; valid 73,760; test 82,430).
+    data_home : str or path-like, default=None
+        Used when ``path`` is None; see :func:`~skmhe.datasets.get_data_home`.
 
     Returns
     -------
@@ -153,7 +158,7 @@ def load_ptb(
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", low=1)
     splits = _check_subset(subset)
-    folder = _resolve_folder(path)
+    folder = _resolve_folder(path, data_home)
     files = {split: _split_file(folder, split) for split in SPLITS if split == "train" or split in splits}
 
     train_tokens = _read_tokens(files["train"])

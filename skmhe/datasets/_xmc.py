@@ -15,7 +15,7 @@ from sklearn.datasets import load_svmlight_file
 from sklearn.utils import Bunch
 
 from ._arff import open_text, read_arff
-from ._shared_data import DATA_ENV_VAR, find_shared_data, shared_data_candidates
+from ._data_home import find_shared_data, get_data_home, missing_data_message
 
 __all__ = ["MULAN_DATASETS", "load_mulan", "load_xc_repo"]
 
@@ -24,15 +24,14 @@ _SUBSETS = ("train", "test")
 _ARFF_SUFFIXES = (".arff", ".arff.xz", ".arff.gz", ".arff.bz2", ".arff.lzma")
 
 
-def _mulan_folder(name_or_path) -> Path:
+def _mulan_folder(name_or_path, data_home) -> Path:
     if isinstance(name_or_path, str) and name_or_path.lower() in MULAN_DATASETS:
         name = name_or_path.lower()
-        found = find_shared_data(name)
+        found = find_shared_data(name, data_home)
         if found is None:
-            tried = ", ".join(str(p) for p in shared_data_candidates(name))
             raise FileNotFoundError(
-                f"Mulan data set {name!r} not found; tried: {tried}. Pass a folder path or set "
-                f"{DATA_ENV_VAR} to a folder holding {name}/"
+                missing_data_message(f"Mulan data set {name!r}", name, data_home)
+                + " (or pass a folder path)"
             )
         return found
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -73,7 +72,7 @@ def _xml_label_names(path: Path) -> list[str]:
     return names
 
 
-def load_mulan(name_or_path, *, subset=_SUBSETS) -> Bunch:
+def load_mulan(name_or_path, *, subset=_SUBSETS, data_home=None) -> Bunch:
     """Load a Mulan multi-label data set (sparse ARFF + label ``.xml``).
 
     The folder holds ``<name>.xml`` (label names) and ``*-train*.arff[.xz]`` /
@@ -83,9 +82,11 @@ def load_mulan(name_or_path, *, subset=_SUBSETS) -> Bunch:
     Parameters
     ----------
     name_or_path : {"bibtex", "delicious", "corel5k"} or path-like
-        A shared data set name (found with :func:`find_shared_data`) or a folder.
+        A data set name (the folder of that name in the data home) or a folder.
     subset : str or tuple of str, default=("train", "test")
         Splits to load.
+    data_home : str or path-like, default=None
+        Where named data sets are found; see :func:`~skmhe.datasets.get_data_home`.
 
     Returns
     -------
@@ -104,7 +105,7 @@ def load_mulan(name_or_path, *, subset=_SUBSETS) -> Bunch:
     subsets = (subset,) if isinstance(subset, str) else tuple(subset)
     if not subsets or any(s not in _SUBSETS for s in subsets) or len(set(subsets)) != len(subsets):
         raise ValueError(f"subset must be 'train', 'test' or a tuple of them, got {subset!r}")
-    folder = _mulan_folder(name_or_path)
+    folder = _mulan_folder(name_or_path, data_home)
     xml_names = _xml_label_names(_only(sorted(folder.glob("*.xml")), "label .xml file", folder))
     n_labels = len(xml_names)
     result = Bunch(folder=folder)
@@ -127,7 +128,7 @@ def load_mulan(name_or_path, *, subset=_SUBSETS) -> Bunch:
     return result
 
 
-def load_xc_repo(path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def load_xc_repo(path, *, data_home=None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Load a data file in the Extreme Classification Repository text format.
 
     The first line is ``n_rows n_features n_labels``; each following line is
@@ -137,7 +138,10 @@ def load_xc_repo(path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     Parameters
     ----------
     path : str or path-like
-        The file, optionally ``.xz``/``.gz``/``.bz2`` compressed.
+        The file, optionally ``.xz``/``.gz``/``.bz2`` compressed. A relative path that
+        does not exist from the working directory is read from the data home.
+    data_home : str or path-like, default=None
+        See :func:`~skmhe.datasets.get_data_home`.
 
     Returns
     -------
@@ -150,6 +154,8 @@ def load_xc_repo(path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     >>> X, Y = load_xc_repo("Bibtex/train.txt")  # doctest: +SKIP
     """
     path = Path(os.fspath(path)).expanduser()
+    if not path.is_absolute() and not path.exists():
+        path = get_data_home(data_home) / path
     with open_text(path) as handle:
         header = handle.readline().split()
         body = handle.read()

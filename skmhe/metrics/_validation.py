@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_k  # the cut-off rank: an int >= 1
+
 __all__ = ["check_k", "check_true_labels", "check_topk"]
-
-
-def check_k(k) -> int:
-    """Validate ``k`` (an integer >= 1) and return it as a Python int.
-
-    Parameters
-    ----------
-    k : int
-        Cut-off rank.
-
-    Returns
-    -------
-    int
-        ``k``.
-    """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
 
 
 def check_true_labels(y_true, name: str = "y_true") -> sp.csr_matrix:

@@ -1,7 +1,8 @@
-"""Torch modules: sparse-aware MLP backbone and the multi-head output layers."""
+"""Torch modules: sparse-aware MLP backbone and the multi-head output layers (one head contract)."""
 
 from .backbone import ACTIVATIONS, MLPBackbone, init_gain
 from .cascade import CascadeLevels, SoftmaxCascadeHead
+from .contract import Head, SingleLabelHead
 from .heads import ProductHead
 from .layers import SparseBatch, SparseLinear
 from .model import MHENetwork
@@ -13,12 +14,14 @@ __all__ = [
     "ACTIVATIONS",
     "CascadeLevels",
     "EmbeddingTable",
+    "Head",
     "MLPBackbone",
     "MHENetwork",
     "ProductHead",
     "SAMPLING_MODES",
     "SamplingHead",
     "SigmoidCascadeHead",
+    "SingleLabelHead",
     "SoftmaxCascadeHead",
     "SparseBatch",
     "SparseLinear",

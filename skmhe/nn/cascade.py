@@ -16,21 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._radix import valid_prefixes
 from ..ops.candidates import best_codes, child_codes
+from .contract import Head, SingleLabelHead
 from .layers import Batch, SparseLinear
+from .precision import exact, precise
 from .tables import EmbeddingTable
 
 
-def valid_prefixes(factors: Sequence[int], n_classes: int) -> list[int]:
-    """Number of prefixes at each level with at least one valid code below them."""
-    out, stride = [], math.prod(factors)
-    for c in factors:
-        stride //= c
-        out.append(-(-n_classes // stride))
-    return out
-
-
-class CascadeLevels(nn.Module):
+class CascadeLevels(Head):
     """The layers of a cascade, shared by its softmax and sigmoid forms.
 
     Parameters
@@ -128,7 +122,7 @@ class CascadeLevels(nn.Module):
         ``max(k, n_candidate_groups)`` prefixes per level.
         """
         width = max(k, self.n_candidate_groups)
-        features = _precise_features(features)
+        features = precise(features)
         root = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)
         n = root.shape[0]
         codes = torch.arange(root.shape[1], device=root.device).expand(n, -1)
@@ -143,29 +137,24 @@ class CascadeLevels(nn.Module):
 
     def expand_all(self, features: Batch, log_score) -> torch.Tensor:
         """Summed log-scores of every valid code, ``(n, n_classes)``."""
-        features = _precise_features(features)
+        features = precise(features)
         values = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
         for h, query in enumerate(self.queries_of(features), start=1):
             scores = log_score(self.all_child_logits(h, query).to(values.dtype))
             values = (scores + values.unsqueeze(2)).flatten(1)[:, : self.valid[h]]
         return values
 
-
-def precise(logits: torch.Tensor) -> torch.Tensor:
-    """float64 on the CPU, where it is cheap; other devices keep their dtype."""
-    return logits.double() if logits.device.type == "cpu" else logits
-
-
-def _precise_features(features: Batch) -> Batch:
-    """Dense CPU features in float64, so that scores do not depend on the chunking."""
-    return precise(features) if isinstance(features, torch.Tensor) else features
+    def inference_width(self, k: int) -> int:
+        """The beam's children, plus the query a row scores them with."""
+        query = self.tables[0].dim if len(self.tables) else 0
+        return max(self.factors) * max(k, self.n_candidate_groups) + query
 
 
 def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(precise(logits), dim=-1)
 
 
-class SoftmaxCascadeHead(CascadeLevels):
+class SoftmaxCascadeHead(CascadeLevels, SingleLabelHead):
     """Single-label Multi-Head Cascade: ``p(y) = prod_h p(y_h | y_1..y_{h-1}, x)``.
 
     Level 0 is a softmax over the ``C_1`` groups; each later level a softmax
@@ -196,8 +185,8 @@ class SoftmaxCascadeHead(CascadeLevels):
 
     def log_proba(self, features: Batch) -> torch.Tensor:
         """Log-probabilities of every valid code, ``(n, n_classes)``."""
-        return self.expand_all(features, lambda x: F.log_softmax(x.double(), dim=-1))
+        return self.expand_all(features, lambda x: F.log_softmax(exact(x), dim=-1))
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)``, shape ``(n,)``."""
-        return -self._path_nll(features, codes).double()
+        return -exact(self._path_nll(features, codes))

@@ -1,28 +1,18 @@
-"""Output heads: the Multi-Head Product classifier, and the interface every head has.
-
-A head maps backbone features to a distribution over codes (labels written
-in mixed radix, see :class:`skmhe.LabelCodec`). Every single-label head has
-
-* ``loss(features, codes)`` -- mean training loss of a batch, ``codes`` of
-  shape ``(n, H)`` (the label's digits);
-* ``topk(features, k)`` -- ``(log_proba, codes)`` of the ``k`` best codes,
-  both ``(n, k)``, log-probabilities of the head's own normalised model;
-* ``log_proba(features)`` -- dense ``(n, n_classes)`` log-probabilities;
-* ``log_likelihood(features, codes)`` -- ``log p(code | x)``, shape ``(n,)``.
-"""
+"""The Multi-Head Product output head (the interface every head keeps: :mod:`skmhe.nn.contract`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
-
 from ..ops import kronecker_log_mass, kronecker_log_proba, kronecker_topk, multi_head_cross_entropy
+from .contract import SingleLabelHead
 from .layers import Batch, SparseLinear
+from .precision import exact, precise
 
 
-class ProductHead(nn.Module):
+class ProductHead(SingleLabelHead):
     """Multi-Head Product (MHP) output layer: ``H`` short softmax heads.
 
     One linear map to ``sum(factors)`` logits, read as ``H`` concatenated
@@ -61,10 +51,7 @@ class ProductHead(nn.Module):
     ):
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
-        n_codes = 1
-        for f in self.factors:
-            n_codes *= f
-        self.n_classes = n_codes if n_classes is None else int(n_classes)
+        self.n_classes = math.prod(self.factors) if n_classes is None else int(n_classes)
         self.linear = SparseLinear(
             in_features,
             sum(self.factors),
@@ -77,28 +64,27 @@ class ProductHead(nn.Module):
         """Concatenated head logits, shape ``(n, sum(factors))``."""
         return self.linear(features)
 
-    def _logits(self, features: Batch) -> torch.Tensor:
-        logits = self(features)
-        # float64 is cheap on the CPU; CUDA keeps float32 for the Triton kernels
-        return logits.double() if logits.device.type == "cpu" else logits
-
     def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """Mean over rows of the summed per-head cross-entropy."""
         return multi_head_cross_entropy(self(features), codes, self.factors)
 
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact top-``k`` valid codes and their renormalised log-probabilities."""
-        logits = self._logits(features)
+        logits = precise(self(features))
         values, codes = kronecker_topk(logits, self.factors, k, self.n_classes)
-        log_mass = kronecker_log_mass(logits.double(), self.factors, self.n_classes)
-        return values.double() - log_mass[:, None], codes
+        log_mass = kronecker_log_mass(exact(logits), self.factors, self.n_classes)
+        return exact(values) - log_mass[:, None], codes
 
     def log_proba(self, features: Batch) -> torch.Tensor:
         """Log-probabilities of the valid codes, shape ``(n, n_classes)``."""
-        return kronecker_log_proba(self(features).double(), self.factors, self.n_classes)
+        return kronecker_log_proba(exact(self(features)), self.factors, self.n_classes)
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)`` renormalised over the valid codes, shape ``(n,)``."""
-        logits = self(features).double()
+        logits = exact(self(features))
         nll = multi_head_cross_entropy(logits, codes, self.factors, "none")
         return -nll - kronecker_log_mass(logits, self.factors, self.n_classes)
+
+    def inference_width(self, k: int) -> int:
+        """The logits, or the ``(k + H)`` kept prefixes times the widest head."""
+        return max(sum(self.factors), max(self.factors) * (k + len(self.factors)))

@@ -16,8 +16,8 @@ class MHENetwork(nn.Module):
     backbone : nn.Module
         Maps a batch (dense or :class:`~skmhe.nn.SparseBatch`) to features.
     head : nn.Module
-        Scores features: has ``loss(features, targets)`` and ``topk`` (see
-        :mod:`skmhe.nn.heads` for the interface).
+        Scores features: a :class:`~skmhe.nn.contract.Head` (``loss``, ``topk``,
+        ``log_scores``, ``inference_width``), or any module with ``loss``.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module):

@@ -7,18 +7,19 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from .._radix import digits_to_codes
 from ..ops import kronecker_topk
 from ..ops.candidates import child_codes, sample_groups
-from .cascade import precise
+from .contract import SingleLabelHead
 from .layers import Batch, SparseBatch
+from .precision import exact, precise
 from .tables import EmbeddingTable
 
 SAMPLING_MODES = ("random", "batch")
 
 
-class SamplingHead(nn.Module):
+class SamplingHead(SingleLabelHead):
     """Full softmax classifier over all codes, trained on a few groups a step.
 
     The classifier is a ``(prod(factors), d)`` weight, i.e. ``(C_1, C_2, d)``
@@ -93,16 +94,6 @@ class SamplingHead(nn.Module):
             return groups.unsqueeze(0), position * self.group_size + local
         return sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler), local
 
-    def sampled_slice(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Candidate codes of each row and the position of its true code.
-
-        Returns ``(candidates, target)``: ``candidates`` of shape
-        ``(n, m)`` (``(1, m)`` in ``"batch"`` mode, shared by all rows),
-        ``target`` of shape ``(n,)`` indexing the true code in the row's slice.
-        """
-        groups, target = self.sampled_groups(codes)
-        return child_codes(groups, self.group_size), target
-
     def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over each row's sampled slice of codes.
 
@@ -124,10 +115,7 @@ class SamplingHead(nn.Module):
         return F.cross_entropy(logits, target)
 
     def _flat(self, codes: torch.Tensor) -> torch.Tensor:
-        flat = torch.zeros_like(codes[:, 0])
-        for h, c in enumerate(self.factors):
-            flat = flat * c + codes[:, h]
-        return flat
+        return digits_to_codes(codes, self.factors)
 
     def logits(self, features: Batch) -> torch.Tensor:
         """Logits of every valid code, ``(n, n_classes)``."""
@@ -138,13 +126,17 @@ class SamplingHead(nn.Module):
         """Exact top-``k`` codes of the full softmax and their log-probabilities."""
         logits = precise(self.logits(features))
         values, codes = kronecker_topk(logits, (self.n_classes,), k, self.n_classes)
-        return values.double(), codes
+        return exact(values), codes
 
     def log_proba(self, features: Batch) -> torch.Tensor:
         """Log-probabilities of every valid code, ``(n, n_classes)``."""
-        return F.log_softmax(self.logits(features).double(), dim=1)
+        return F.log_softmax(exact(self.logits(features)), dim=1)
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)`` under the full softmax, shape ``(n,)``."""
         log_proba = self.log_proba(features)
         return log_proba.gather(1, self._flat(codes).unsqueeze(1)).squeeze(1)
+
+    def inference_width(self, k: int) -> int:
+        """Every code: the whole classifier is scored."""
+        return math.prod(self.factors)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._radix import strides as radix_strides
 from ..ops.candidates import candidate_targets, select_candidates
-from .cascade import CascadeLevels, precise
+from .cascade import CascadeLevels
 from .layers import Batch, SparseBatch
+from .precision import exact, precise
 
 
 def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -40,15 +42,9 @@ class SigmoidCascadeHead(CascadeLevels):
     (binary cross-entropy) output layer. Parameters as :class:`CascadeLevels`.
     """
 
-    def _strides(self) -> list[int]:
-        strides = [1] * self.n_levels
-        for h in range(self.n_levels - 2, -1, -1):
-            strides[h] = strides[h + 1] * self.factors[h + 1]
-        return strides
-
     def loss(self, features: Batch, labels: SparseBatch) -> torch.Tensor:
         """Summed per-level BCE; ``labels`` holds each row's true label ids."""
-        strides = self._strides()
+        strides = radix_strides(self.factors)
         root = self.root_logits(features)
         n = root.shape[0]
         true_groups = labels.indices // strides[0]
@@ -73,4 +69,4 @@ class SigmoidCascadeHead(CascadeLevels):
 
     def log_scores(self, features: Batch) -> torch.Tensor:
         """Log-score of every valid label, ``(n, n_classes)`` in float64."""
-        return self.expand_all(features, lambda x: F.logsigmoid(x.double()))
+        return self.expand_all(features, lambda x: F.logsigmoid(exact(x)))

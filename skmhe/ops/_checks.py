@@ -58,15 +58,6 @@ def check_n_classes(n_classes: int | None, factors: tuple[int, ...]) -> int:
     return int(n_classes)
 
 
-def check_k(k: int, n_classes: int) -> int:
-    """``k`` must be an int in ``[1, n_classes]``."""
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= n_classes:
-        raise ValueError(f"k must be in [1, n_classes={n_classes}], got {k}")
-    return int(k)
-
-
 def compute_dtype(logits: torch.Tensor) -> torch.dtype:
     """float64 stays float64; every other float type is computed in float32."""
     return torch.float64 if logits.dtype == torch.float64 else torch.float32

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import torch
 
-BACKENDS = ("auto", "triton", "torch")
+from ..kernels._common import KERNEL_DTYPES  # plain torch: imports no triton
 
-#: logits dtypes the kernels take (accumulation is float32)
-KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+BACKENDS = ("auto", "triton", "torch")
 
 
 def check_backend(backend: str) -> str:

@@ -7,24 +7,20 @@ over heads ``0..h``. Codes ``>= n_classes`` are padding and never returned.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_factors, check_k, check_logits, check_n_classes
+from .._radix import codes_to_digits, valid_prefixes
+from .._validation import check_k
+from ._checks import check_factors, check_logits, check_n_classes
 from ._dispatch import kernel_module, select_backend
 from ._heads import head_log_softmax
 
 #: the Triton top-k packs codes into 32 bits
 _TRITON_MAX_CODES = 2**32 - 1
-
-
-def _strides(factors: tuple[int, ...]) -> list[int]:
-    strides = [1] * len(factors)
-    for h in range(len(factors) - 2, -1, -1):
-        strides[h] = strides[h + 1] * factors[h + 1]
-    return strides
 
 
 def _select(values: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,8 +76,7 @@ class _TritonKroneckerTopK(torch.autograd.Function):
         g = grad_values.to(torch.float32)
         g_total = g.sum(dim=1, keepdim=True)
         parts = []
-        for stride, c_h, part in zip(_strides(factors), factors, torch.split(logits, list(factors), dim=1)):
-            digits = torch.div(codes, stride, rounding_mode="floor") % c_h
+        for digits, part in zip(codes_to_digits(codes, factors), torch.split(logits, list(factors), dim=1)):
             onehot = torch.zeros(part.shape, dtype=torch.float32, device=part.device)
             onehot.scatter_add_(1, digits, g)
             parts.append(onehot - torch.softmax(part.to(torch.float32), dim=1) * g_total)
@@ -142,17 +137,17 @@ def kronecker_topk(
                 f"<= {_TRITON_MAX_CODES}, got {n_classes}; use backend='torch'"
             )
     logp = head_log_softmax(logits, factors)
-    strides = _strides(factors)
+    limits = valid_prefixes(factors, n_classes)
     n_heads, device = len(factors), logits.device
 
     # level 0: prefixes are head-0 labels; those >= limit have no valid completion
-    limit = -(-n_classes // strides[0])
+    limit = limits[0]
     values = logp[0][:, :limit]
     codes = torch.arange(limit, device=device).expand(values.shape[0], limit)
     values, codes = _select(values, codes, min(k + n_heads - 1, limit))
     for h in range(1, n_heads):
         c_h = factors[h]
-        limit = -(-n_classes // strides[h])
+        limit = limits[h]
         codes, order = torch.sort(codes, dim=1)  # ascending prefixes -> ascending candidates
         values = values.gather(1, order)
         cand_values = (values[:, :, None] + logp[h][:, None, :]).flatten(1)
@@ -182,9 +177,9 @@ def kronecker_log_mass(
     n_classes = check_n_classes(n_classes, factors)
     logp = head_log_softmax(logits, factors)
     n = logits.shape[0]
-    if n_classes == _strides(factors)[0] * factors[0]:
+    if n_classes == math.prod(factors):
         return logp[0].new_zeros(n)
-    digits = [(n_classes // s) % c for s, c in zip(_strides(factors), factors)]
+    digits = codes_to_digits(n_classes, factors)
     terms, prefix = [], logp[0].new_zeros(n)
     for h, d in enumerate(digits):
         if d > 0:

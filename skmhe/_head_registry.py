@@ -1,16 +1,26 @@
-"""The single-label MHE methods: which head ``MHEClassifier(method=...)`` builds."""
+"""Which output head ``MHEClassifier(method=...)`` builds: the registry of single-label heads.
+
+A head takes explicit arguments, never the estimator (see :mod:`skmhe.nn.contract`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .codec import LabelCodec
 from .nn import SAMPLING_MODES, ProductHead, SamplingHead, SoftmaxCascadeHead
+from .nn.contract import SingleLabelHead
 
-METHODS = ("product", "cascade", "sampling")
+#: ``method`` -> the head class it builds (MHP, MHC, MHS of the paper)
+HEADS: dict[str, type[SingleLabelHead]] = {
+    "product": ProductHead,
+    "cascade": SoftmaxCascadeHead,
+    "sampling": SamplingHead,
+}
+METHODS = tuple(HEADS)
 
 METHOD_PARAMETER_CONSTRAINTS: dict = {
     "method": [StrOptions(set(METHODS))],
@@ -22,55 +32,46 @@ METHOD_PARAMETER_CONSTRAINTS: dict = {
 
 
 def make_head(
-    estimator,
+    method: str,
     in_features: int,
-    codec: LabelCodec,
+    factors: Sequence[int],
     n_classes: int,
     *,
+    embedding_size: int,
+    n_candidate_groups: int,
+    n_sampled_groups: int,
+    sampling_mode: str,
     init_gain: float,
     generator: torch.Generator,
     sparse_grad: bool,
-):
-    """The output head for ``estimator.method`` over ``codec``'s factors."""
-    if estimator.method == "cascade":
+) -> SingleLabelHead:
+    """The head :data:`HEADS` maps ``method`` to, over ``factors``, given only what it uses."""
+    head_class = HEADS[method]
+    if head_class is SoftmaxCascadeHead:
         return SoftmaxCascadeHead(
             in_features,
-            codec.factors,
+            factors,
             n_classes,
-            estimator.embedding_size,
-            estimator.n_candidate_groups,
+            embedding_size,
+            n_candidate_groups,
             init_gain=init_gain,
             generator=generator,
             sparse_grad=sparse_grad,
         )
-    if estimator.method == "sampling":
+    if head_class is SamplingHead:
         if sparse_grad:
             raise ValueError(
                 "method='sampling' scores dense features: with sparse X it needs at least "
                 "one hidden layer (hidden_layer_sizes=() was given)"
             )
         return SamplingHead(
-            in_features,
-            codec.factors,
-            n_classes,
-            estimator.n_sampled_groups,
-            mode=estimator.sampling_mode,
-            generator=generator,
+            in_features, factors, n_classes, n_sampled_groups, mode=sampling_mode, generator=generator
         )
-    return ProductHead(
+    return head_class(
         in_features,
-        codec.factors,
+        factors,
         n_classes,
         init_gain=init_gain,
         generator=generator,
         sparse_grad=sparse_grad,
     )
-
-
-def scores_per_row(estimator, codec: LabelCodec, k: int) -> int:
-    """Values a row needs while predicting its top ``k`` (sets inference chunks)."""
-    if estimator.method == "sampling":
-        return codec.n_codes
-    if estimator.method == "cascade":
-        return max(codec.factors) * max(k, estimator.n_candidate_groups) + estimator.embedding_size
-    return max(sum(codec.factors), max(codec.factors) * (k + codec.n_heads))
