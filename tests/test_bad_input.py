@@ -559,7 +559,7 @@ def test_ops_refuse_bad_arguments():
 
 def test_metrics_refuse_bad_arguments():
     truth = np.eye(3, dtype=int)
-    with pytest.raises(ValueError, match="k must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         precision_at_k(truth, np.zeros((3, 1), int), k=0)
     with pytest.raises(ValueError, match="0/1 indicator"):
         precision_at_k(truth * 2, np.zeros((3, 1), int), k=1)
