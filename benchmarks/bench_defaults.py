@@ -8,6 +8,8 @@ slows every model alike; CPU seconds are reported too).
   as in ``bench_xmlc``): ``MHEMultiLabelClassifier(random_state=0)`` against omikuji (its
   defaults: Parabel), napkinXC PLT (its defaults) and one-vs-rest ``LinearSVC``. P@1, P@5,
   train seconds and the ratio of each model's train time to the fastest peer's.
+* ``large``: ``MHEClassifier(random_state=0)`` on a million synthetic sparse rows (10,000
+  classes): the default fit's bounded time (2 epochs), measured.
 * ``single``: digit pairs (``load_digit_pairs``, 20,000 / 5,000) and PTB next word (the previous 3
   words one-hot, all training tokens): ``MHEClassifier(random_state=0)`` (its default method),
   the other two methods with every other parameter at its default, the dense softmax
@@ -18,13 +20,12 @@ slows every model alike; CPU seconds are reported too).
 
 Usage::
 
-    python -m benchmarks.bench_defaults [--parts multilabel single] [--datasets NAMES]
-                                        [--threads N] [--quick] [--out PATH.json]
+    python -m benchmarks.bench_defaults [--parts multilabel single large] [--datasets NAMES]
+                                        [--threads N] [--data-home DIR] [--quick] [--out PATH.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -32,7 +33,7 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import bench_xmlc
+from . import _cli, bench_xmlc
 from ._common import Timer, machine_info, markdown_table, peak_rss_mib, run_isolated
 
 MULTILABEL_SETS = ("bibtex", "delicious", "corel5k")
@@ -56,6 +57,12 @@ SL_COLUMNS = [
     ("top5", "top-5", "{:.4f}"), ("perplexity", "perplexity", "{:.1f}"),
     ("train_s", "train s", "{:.1f}"), ("samples_per_cpu_s", "samples/CPU-s", "{:,.0f}"),
     ("vs_dense", "throughput / dense", "{:.2f}x"), ("epochs", "epochs", ""),
+    ("peak_rss_mib", "peak RSS MiB", "{:,.0f}"), ("status", "status", ""),
+]
+LARGE_COLUMNS = [
+    ("dataset", "data", ""), ("model", "model", ""), ("accuracy", "top-1", "{:.4f}"),
+    ("top5", "top-5", "{:.4f}"), ("epochs", "epochs", ""), ("batch_size", "batch", ""),
+    ("train_s", "train s", "{:.0f}"), ("train_cpu_s", "train CPU s", "{:.0f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:,.0f}"), ("status", "status", ""),
 ]
 
@@ -201,37 +208,28 @@ def _fit_adaptive(data: dict, cfg: dict, ctx: dict) -> dict:
     """Adaptive softmax on MHEClassifier's default backbone and training budget (runs in a child)."""
     import numpy as np
     import scipy.sparse as sp
-    import torch
 
     from skmhe import MHEClassifier
-    from skmhe._schedule import auto_batch_size, auto_learning_rate, auto_max_iter, lr_schedule
-    from skmhe._training import Trainer, make_optimizer
+    from skmhe._schedule import auto_batch_size, auto_learning_rate, auto_max_iter
 
-    from skmhe._callbacks import History
-
-    from .methods_models import adaptive_network, evaluate_adaptive
+    from .methods_models import adaptive_network, evaluate_adaptive, train_adaptive
 
     _torch_ready(ctx["threads"])
     defaults = MHEClassifier().get_params()
     X, y = data["X_train"], np.asarray(data["y_train"])
     sparse = sp.issparse(X)
     batch = auto_batch_size(X.shape[0])
-    epochs = auto_max_iter(X.shape[0], batch)
-    lr = auto_learning_rate(batch)
-    cfg = {**cfg, "hidden": tuple(defaults["hidden_layer_sizes"])}
+    cfg = {**cfg, "hidden": tuple(defaults["hidden_layer_sizes"]), "batch_size": batch,
+           "lr": auto_learning_rate(batch), "alpha": defaults["alpha"],
+           "epochs": auto_max_iter(X.shape[0], batch), "schedule": defaults["learning_rate"]}
     net = adaptive_network(X.shape[1], data["n_classes"], cfg, sparse, ctx["seed"])
-    steps = epochs * -(-X.shape[0] // batch)
-    trainer = Trainer(network=net, optimizer=make_optimizer(net, lr, defaults["alpha"], batch),
-                      device=torch.device("cpu"), batch_size=batch, shuffle=True,
-                      generator=torch.Generator().manual_seed(ctx["seed"]), sparse_batches=sparse,
-                      learning_rate=lr_schedule(defaults["learning_rate"], lr, steps))
     cpu = time.process_time()
     with Timer() as fit:
-        trainer.fit(X, y, max_epochs=epochs, stopper=None, history=History())
+        train_adaptive(net, X, y, cfg, sparse, ctx["seed"])
     cpu = time.process_time() - cpu
     labels, log_p = evaluate_adaptive(net, data["X_test"], data["y_test"], min(5, data["n_classes"]))
     return {**_scores(labels, log_p, data["y_test"]), "train_s": fit.seconds, "train_cpu_s": cpu,
-            "samples_per_cpu_s": X.shape[0] * epochs / cpu, "epochs": epochs,
+            "samples_per_cpu_s": X.shape[0] * cfg["epochs"] / cpu, "epochs": cfg["epochs"],
             "peak_rss_mib": peak_rss_mib(), "output_params": int(net.output_parameters())}
 
 
@@ -265,6 +263,49 @@ def run_single(name: str, args, log=print) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- a million rows
+
+
+def _fit_large(n_rows: int, n_classes: int, ctx: dict) -> dict:
+    """``MHEClassifier(random_state=seed)`` on ``n_rows`` synthetic sparse rows (runs in a child)."""
+    import numpy as np
+
+    from skmhe import MHEClassifier
+    from skmhe.datasets import make_extreme_classification
+
+    _torch_ready(ctx["threads"])
+    X, y = make_extreme_classification(n_samples=n_rows + 20_000, n_classes=n_classes, sparse=True,
+                                       n_features=2**16, random_state=ctx["seed"])
+    clf = MHEClassifier(random_state=ctx["seed"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = time.process_time()
+        with Timer() as fit:
+            clf.fit(X[:n_rows], y[:n_rows])
+        cpu = time.process_time() - cpu
+    labels, _ = clf.predict_topk(X[n_rows:], k=5)
+    y_test = np.asarray(y[n_rows:])
+    return {"dataset": f"synthetic {n_rows:,} rows, {n_classes:,} classes", "model": "MHEClassifier()",
+            "accuracy": float(np.mean(labels[:, 0] == y_test)),
+            "top5": float(np.mean((labels == y_test[:, None]).any(axis=1))),
+            "train_s": fit.seconds, "train_cpu_s": cpu, "epochs": clf.n_iter_,
+            "samples_per_cpu_s": clf.t_ / cpu, "batch_size": clf.batch_size_,
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def run_large(args, log=print) -> list[dict]:
+    """One default fit on a million rows (``--quick``: 20,000): does it end by itself, and when."""
+    n_rows, n_classes = (20_000, 1_000) if args.quick else (1_000_000, 10_000)
+    log(f"  large: MHEClassifier() on {n_rows:,} rows ...", end=" ", flush=True)
+    result = run_isolated(_fit_large, n_rows, n_classes, {"threads": args.threads, "seed": args.seed})
+    if "error" in result:
+        log(f"failed: {result['error']}")
+        return [{"dataset": f"synthetic {n_rows:,} rows", "model": "MHEClassifier()",
+                 "status": f"error: {result['error']}"}]
+    log(f"{result['epochs']} epochs in {result['train_s']:.0f} s, top-1 {result['accuracy']:.4f}")
+    return [{**result, "status": "ok"}]
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -275,6 +316,10 @@ def render_markdown(report: dict) -> str:
     if report["multilabel"]:
         lines += ["Multi-label (P@k on the test split; train time relative to the fastest peer):", "",
                   markdown_table(report["multilabel"], ML_COLUMNS), ""]
+    if report["large"]:
+        lines += ["A default fit on a million rows (it stops by itself: ``max_iter='auto'`` gives 2 "
+                  "epochs from about 500,000 rows on):", "",
+                  markdown_table(report["large"], LARGE_COLUMNS), ""]
     if report["single"]:
         lines += ["Single-label (throughput in training samples per CPU-second, relative to the "
                   "dense softmax trained with the same defaults):", "",
@@ -284,24 +329,29 @@ def render_markdown(report: dict) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", nargs="+", choices=("multilabel", "single"), default=["multilabel", "single"])
+    p = _cli.parser(__doc__)
+    p.add_argument("--parts", nargs="+", choices=("multilabel", "single", "large"),
+                   default=["multilabel", "single", "large"])
     p.add_argument("--datasets", default=None,
                    help=f"comma-separated subset of {', '.join(MULTILABEL_SETS + SINGLE_SETS)}")
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ptb", default=None, help="PTB folder (default: the shared data folder)")
-    p.add_argument("--quick", action="store_true", help="a few hundred rows per set: a smoke test")
-    p.add_argument("--out", default="benchmarks/out/defaults.json")
-    return p.parse_args(argv)
+    p.add_argument("--ptb", default=None, help="PTB folder (default: ptb/ in --data-home)")
+    _cli.add_common_arguments(p, out="benchmarks/out/defaults.json", threads=1,
+                              threads_help="intra-op threads per model", data=True,
+                              quick_help="a few hundred rows per set: a smoke test")
+    args = p.parse_args(argv)
+    _cli.use_data_home(args.data_home)
+    if args.ptb is None and args.data_home and (Path(args.data_home) / "ptb").is_dir():
+        args.ptb = str(Path(args.data_home) / "ptb")
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     wanted = set(args.datasets.split(",")) if args.datasets else set(MULTILABEL_SETS + SINGLE_SETS)
-    args.ptb = args.ptb or _default_ptb()
     report = {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
-              "date": time.strftime("%Y-%m-%d"), "multilabel": [], "single": [], "skipped": []}
+              "date": time.strftime("%Y-%m-%d"), "multilabel": [], "single": [], "large": [],
+              "skipped": []}
     if "multilabel" in args.parts:
         for name in (n for n in MULTILABEL_SETS if n in wanted):
             missing = bench_xmlc._missing_data_reason(name)
@@ -317,19 +367,15 @@ def main(argv=None) -> int:
                 print(report["skipped"][-1])
                 continue
             report["single"] += run_single(name, args, log=print)
+    if "large" in args.parts:
+        report["large"] = run_large(args, log=print)
     markdown = render_markdown(report)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _cli.output_file(args.out)
     out.write_text(json.dumps(report, indent=2, default=str))
     out.with_suffix(".md").write_text(markdown)
     print(markdown)
-    rows = report["multilabel"] + report["single"]
+    rows = report["multilabel"] + report["single"] + report["large"]
     return 0 if all(r["status"] == "ok" for r in rows) else 1
-
-
-def _default_ptb() -> str | None:
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
-    return str(folder) if folder.is_dir() else None
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def _estimator(settings: dict, epochs: int):
     return MHEClassifier(
         hidden_layer_sizes=(settings["hidden"],), batch_size=settings["batch_size"],
         max_iter=epochs, tol=0.0, n_iter_no_change=epochs, random_state=0, device="cpu",
+        method="product", learning_rate="constant", early_stopping=False,  # as measured
     )
 
 

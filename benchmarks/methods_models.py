@@ -34,14 +34,20 @@ def adaptive_network(n_features: int, n_classes: int, cfg: dict, sparse: bool, s
 
 
 def train_adaptive(net, X, y, cfg: dict, sparse: bool, seed: int):
-    """Train the adaptive softmax with skmhe's own loop (``skmhe._training.Trainer``); returns the optimizer."""
+    """Train the adaptive softmax with skmhe's own loop (``skmhe._training.Trainer``); returns the optimizer.
+
+    ``cfg``: ``batch_size``, ``lr``, ``alpha``, ``epochs`` and optionally ``schedule`` (one of
+    ``skmhe._schedule.SCHEDULES``, default ``"constant"``).
+    """
     import torch
 
     from skmhe._callbacks import History
+    from skmhe._schedule import lr_schedule
     from skmhe._training import Trainer, make_optimizer
 
     batch_size = min(cfg["batch_size"], X.shape[0])
     optimizer = make_optimizer(net, cfg["lr"], cfg["alpha"], batch_size)
+    steps = cfg["epochs"] * -(-X.shape[0] // batch_size)
     trainer = Trainer(
         network=net,
         optimizer=optimizer,
@@ -50,6 +56,7 @@ def train_adaptive(net, X, y, cfg: dict, sparse: bool, seed: int):
         shuffle=True,
         generator=torch.Generator().manual_seed(seed),
         sparse_batches=sparse,
+        learning_rate=lr_schedule(cfg.get("schedule", "constant"), cfg["lr"], steps),
     )
     trainer.fit(X, y, max_epochs=cfg["epochs"], stopper=None, history=History())
     return optimizer
@@ -87,6 +94,8 @@ def mhe_classifier(kind: str, cfg: dict, n_classes: int, seed: int):
         max_iter=cfg["epochs"],
         tol=0.0,
         n_iter_no_change=cfg["epochs"],
+        learning_rate="constant",  # the configuration these benchmarks measured
+        early_stopping=False,
         random_state=seed,
         device="cpu",
         embedding_size=cfg["embedding_size"],

@@ -294,7 +294,8 @@ def estimator_case(n_heads: int, n: int, d: int, n_classes: int, cfg: dict) -> d
     X = rng.standard_normal((calls * n, cfg["n_features"]), dtype=np.float32)
     y = rng.integers(0, n_classes, size=calls * n)
     clf = MHEClassifier(
-        n_heads=n_heads, hidden_layer_sizes=(d,), batch_size=n, random_state=cfg["seed"], shuffle=False
+        n_heads=n_heads, hidden_layer_sizes=(d,), batch_size=n, random_state=cfg["seed"], shuffle=False,
+        method="product", learning_rate_init=1e-3,
     )
     classes = np.arange(n_classes)
     base = rss_mib()
@@ -346,6 +347,9 @@ def fit_case(n_classes: int, n_samples: int, cfg: dict) -> dict:
         max_iter=cfg["fit_epochs"],
         learning_rate_init=cfg["fit_lr"],
         random_state=cfg["seed"],
+        method="product",
+        learning_rate="constant",
+        early_stopping=False,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

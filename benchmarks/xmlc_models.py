@@ -30,6 +30,9 @@ SKMHE_PARAMS: dict = {
     "max_iter": 10,
     "batch_size": 64,
     "learning_rate_init": 1e-3,
+    "learning_rate": "constant",
+    "early_stopping": False,
+    "n_levels": 2,  # the cascade ("skmhe flat" sets 1)
 }
 
 
