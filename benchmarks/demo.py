@@ -4,7 +4,7 @@ Every model is ``MHEClassifier`` with its default parameters (only ``method``, o
 for the dense baseline, changes), trained in its own process on the same data with a progress
 bar. The run ends with a table and a plot (``benchmarks/out/demo.png``).
 
-Default data: ``make_extreme_classification(sparse=True)``: 5,000 classes, TF-IDF-like bags of
+Default data: ``make_extreme_classification(sparse=True)``: 2,000 classes, TF-IDF-like bags of
 words, each class owning a few random keywords. The classes are unrelated to each other: no two
 classes share anything a model could reuse. That is the worst case for a product code (each head
 class is a union of unrelated labels, so the backbone must learn an arbitrary grouping), which is
@@ -147,8 +147,8 @@ def plot(rows: list[dict], path: Path, title: str) -> Path | None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="PTB folder (ptb.train.txt.gz, ...); default: synthetic data")
-    p.add_argument("--n-classes", type=int, default=5_000)
-    p.add_argument("--n-samples", type=int, default=50_000)
+    p.add_argument("--n-classes", type=int, default=2_000)
+    p.add_argument("--n-samples", type=int, default=40_000)
     p.add_argument("--n-features", type=int, default=2**14)
     p.add_argument("--noise", type=float, default=2.0, help="synthetic noise (class_sep is 1)")
     p.add_argument("--max-samples", type=int, default=None, help="PTB: cap on training tokens")

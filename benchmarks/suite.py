@@ -12,6 +12,8 @@ Parts (``--parts``, default all):
   and one-vs-rest;
 * ``scaleout``: ``bench_scaleout`` -- one process against two data-parallel processes
   (torchrun, gloo) on the same data;
+* ``defaults``: ``bench_defaults`` -- every estimator with its default parameters beside the
+  peers' defaults (multi-label, digit pairs, PTB) and a default fit on a million rows;
 * ``kernels``: ``bench_kernels`` -- the Triton kernels; runs only where CUDA is available
   (timings of the CPU interpreter say nothing about kernel speed).
 
@@ -43,6 +45,7 @@ PARTS: dict[str, tuple[str, bool]] = {
     "claims": ("benchmarks.bench_claims", False),
     "xmlc": ("benchmarks.bench_xmlc", True),
     "scaleout": ("benchmarks.bench_scaleout", False),
+    "defaults": ("benchmarks.bench_defaults", False),
     "kernels": ("benchmarks.bench_kernels", False),
 }
 
