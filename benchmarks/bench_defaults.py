@@ -80,24 +80,28 @@ def _torch_ready(threads: int) -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
+def _timed_fit(estimator, X, y) -> tuple[float, float]:
+    """Fit ``estimator`` quietly; its wall and CPU seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = time.process_time()
+        with Timer() as fit:
+            estimator.fit(X, y)
+    return fit.seconds, time.process_time() - cpu
+
+
 def _fit_skmhe_multilabel(data: dict, ctx: dict) -> dict:
     """``MHEMultiLabelClassifier(random_state=seed)``: defaults only (runs in a child)."""
     import numpy as np
-    import torch
 
     from skmhe import MHEMultiLabelClassifier
 
     _torch_ready(ctx["threads"])
     est = MHEMultiLabelClassifier(random_state=ctx["seed"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cpu = time.process_time()
-        with Timer() as fit:
-            est.fit(data["X_train"], data["Y_train"])
-        cpu = time.process_time() - cpu
-        with Timer() as pred:
-            labels, _ = est.predict_topk(data["X_test"], k=bench_xmlc.K)
-    return {"topk": np.asarray(labels, dtype=np.int64), "train_s": fit.seconds, "train_cpu_s": cpu,
+    seconds, cpu = _timed_fit(est, data["X_train"], data["Y_train"])
+    with Timer() as pred:
+        labels, _ = est.predict_topk(data["X_test"], k=bench_xmlc.K)
+    return {"topk": np.asarray(labels, dtype=np.int64), "train_s": seconds, "train_cpu_s": cpu,
             "predict_s": pred.seconds, "epochs": est.n_iter_, "peak_rss_mib": peak_rss_mib(),
             "params": {"batch_size_": est.batch_size_, "learning_rate_": est.learning_rate_,
                        "factors": list(est.codec_.factors)}}
@@ -181,8 +185,6 @@ def _scores(labels, log_p, y) -> dict:
 
 def _fit_skmhe_single(data: dict, params: dict, ctx: dict) -> dict:
     """``MHEClassifier(random_state=seed, **params)`` (runs in a child)."""
-    import torch
-
     from skmhe import MHEClassifier
 
     _torch_ready(ctx["threads"])
@@ -190,15 +192,10 @@ def _fit_skmhe_single(data: dict, params: dict, ctx: dict) -> dict:
     if params.pop("dense", False):
         params["factors"] = (data["n_classes"],)
     clf = MHEClassifier(random_state=ctx["seed"], **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cpu = time.process_time()
-        with Timer() as fit:
-            clf.fit(data["X_train"], data["y_train"])
-        cpu = time.process_time() - cpu
+    seconds, cpu = _timed_fit(clf, data["X_train"], data["y_train"])
     labels, _ = clf.predict_topk(data["X_test"], k=min(5, data["n_classes"]))
     log_p = clf.log_likelihood(data["X_test"], data["y_test"])
-    return {**_scores(labels, log_p, data["y_test"]), "train_s": fit.seconds, "train_cpu_s": cpu,
+    return {**_scores(labels, log_p, data["y_test"]), "train_s": seconds, "train_cpu_s": cpu,
             "samples_per_cpu_s": clf.t_ / cpu, "epochs": clf.n_iter_, "peak_rss_mib": peak_rss_mib(),
             "method": clf.method, "factors": "x".join(map(str, clf.codec_.factors)),
             "output_params": int(clf.network_.output_parameters())}
@@ -277,18 +274,13 @@ def _fit_large(n_rows: int, n_classes: int, ctx: dict) -> dict:
     X, y = make_extreme_classification(n_samples=n_rows + 20_000, n_classes=n_classes, sparse=True,
                                        n_features=2**16, random_state=ctx["seed"])
     clf = MHEClassifier(random_state=ctx["seed"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cpu = time.process_time()
-        with Timer() as fit:
-            clf.fit(X[:n_rows], y[:n_rows])
-        cpu = time.process_time() - cpu
+    seconds, cpu = _timed_fit(clf, X[:n_rows], y[:n_rows])
     labels, _ = clf.predict_topk(X[n_rows:], k=5)
     y_test = np.asarray(y[n_rows:])
     return {"dataset": f"synthetic {n_rows:,} rows, {n_classes:,} classes", "model": "MHEClassifier()",
             "accuracy": float(np.mean(labels[:, 0] == y_test)),
             "top5": float(np.mean((labels == y_test[:, None]).any(axis=1))),
-            "train_s": fit.seconds, "train_cpu_s": cpu, "epochs": clf.n_iter_,
+            "train_s": seconds, "train_cpu_s": cpu, "epochs": clf.n_iter_,
             "samples_per_cpu_s": clf.t_ / cpu, "batch_size": clf.batch_size_,
             "peak_rss_mib": peak_rss_mib()}
 

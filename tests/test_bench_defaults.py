@@ -29,9 +29,8 @@ def test_rows_of_a_quick_run(tmp_path):
         assert 0.0 < ml["skmhe MHEMultiLabelClassifier()"]["p@1"] <= 1.0
         if importlib.util.find_spec("omikuji") is not None:
             assert ml["omikuji Parabel"]["status"] == "ok"
-            peers = [r["train_s"] for name, r in ml.items() if name in bench_defaults.PEERS]
-            assert min(r["vs_fastest_peer"] for name, r in ml.items() if name in bench_defaults.PEERS) == 1.0
-            assert len(peers) >= 1
+            ratios = [r["vs_fastest_peer"] for name, r in ml.items() if name in bench_defaults.PEERS]
+            assert min(ratios) == 1.0 and ml["skmhe MHEMultiLabelClassifier()"]["vs_fastest_peer"] > 0
     else:
         assert any("corel5k" in note for note in report["skipped"])
     markdown = out.with_suffix(".md").read_text()
