@@ -40,6 +40,8 @@ MULTILABEL_SETS = ("bibtex", "delicious", "corel5k")
 SINGLE_SETS = ("digits", "ptb")
 PEERS = ("omikuji Parabel", "napkinxc PLT", "OvR LinearSVC")
 METHODS = ("product", "cascade", "sampling")
+#: ``--quick`` without ``--datasets``: one set per part
+QUICK_SETS = ("corel5k", "digits")
 #: ``--quick``: rows kept per split, to smoke-test every path in seconds
 QUICK_ROWS = {"train": 600, "test": 200, "ptb_train": 20_000, "ptb_test": 2_000}
 #: adaptive softmax cutoffs per data set (a tenth and a half of the classes on PTB)
@@ -341,6 +343,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     wanted = set(args.datasets.split(",")) if args.datasets else set(MULTILABEL_SETS + SINGLE_SETS)
+    if args.quick and not args.datasets:
+        wanted = set(QUICK_SETS)  # a smoke test of every path, not of every set
     report = {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
               "date": time.strftime("%Y-%m-%d"), "multilabel": [], "single": [], "large": [],
               "skipped": []}
