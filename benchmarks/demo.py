@@ -32,6 +32,7 @@ import time
 import warnings
 from pathlib import Path
 
+from . import _cli
 from ._common import Timer, machine_info, markdown_table, peak_rss_mib, run_isolated
 
 COLUMNS = [
@@ -122,12 +123,8 @@ def fit_and_score(args, name: str, params: dict) -> dict:
 
 def plot(rows: list[dict], path: Path, title: str) -> Path | None:
     """Top-1 accuracy and training throughput of each model, side by side (needs matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _cli.pyplot()
+    if plt is None:
         return None
     ok = [r for r in rows if "error" not in r]
     names = [r["model"].replace(" (", "\n(") for r in ok]
@@ -140,11 +137,8 @@ def plot(rows: list[dict], path: Path, title: str) -> Path | None:
     for axis in (left, right):
         axis.invert_yaxis()
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return Path(_cli.save_figure(plt, fig, path))
 
 
 def parse_args(argv=None):
