@@ -177,7 +177,7 @@ def test_invalid_truth_and_propensity():
     with pytest.raises(ValueError, match="0/1"):
         precision_at_k(np.array([[2, 0]]), [[0]], 1)
     with pytest.raises(ValueError, match="2-D"):
-        precision_at_k(np.array([1, 0]), [[0]], 1)
+        precision_at_k(np.zeros((1, 2, 2)), [[0]], 1)
     with pytest.raises(ValueError, match="shape"):
         psp_at_k(np.array([[1, 0]]), [[0]], np.ones(3), 1)
     with pytest.raises(ValueError, match="non-negative"):
@@ -245,3 +245,67 @@ def test_scorer_errors():
         make_topk_scorer("precision", 1)(est, np.zeros((3, 1)), np.zeros((3, 5)))
     custom = make_topk_scorer(lambda yt, tk, k: float(tk.shape[1] == k), k=2)
     assert custom(est, np.zeros((3, 1)), np.array([1, 2, 2])) == 1.0
+
+
+# ----------------------------------------------------------------------------- label values, all k
+def _as_label_values(Y, topk):
+    """The same problem with string labels: truth as label lists, ranks as label values."""
+    names = np.array([f"tag{j}" for j in range(Y.shape[1])] + ["never"], dtype=object)
+    lists = [[names[j] for j in np.flatnonzero(row)] for row in Y]
+    return lists, names[topk].astype(str), names  # -1 -> "never", not a true label
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_label_values_and_all_k_match_indices_one_k_at_a_time(problem):
+    Y, topk, k = problem
+    lists, values, names = _as_label_values(Y, topk)
+    w = np.random.default_rng(1).uniform(1, 5, Y.shape[1])
+    weights = dict(zip(names[:-1].tolist(), w.tolist()))
+    cases = [
+        (precision_at_k, {}, {}), (recall_at_k, {}, {}), (ndcg_at_k, {}, {}),
+        (recall_at_k, {"ignore_empty": True}, {"ignore_empty": True}),
+        (psp_at_k, {"inv_propensity": w}, {"inv_propensity": weights}),
+    ]
+    for metric, on_indices, on_values in cases:
+        each = [metric(sp.csr_matrix(Y), topk, k=j, **on_indices) for j in range(1, k + 1)]
+        all_k = metric(Y, topk, k=k, all_k=True, **on_indices)
+        assert isinstance(all_k, np.ndarray) and all_k.shape == (k,)
+        np.testing.assert_allclose(all_k, each)
+        np.testing.assert_allclose(metric(lists, values, k=k, all_k=True, **on_values), each)
+        assert metric(lists, values, k=k, **on_values) == pytest.approx(each[-1])
+
+
+def test_label_values_of_a_multiclass_model():
+    y = np.array(["cat", "dog", "cow"])  # one label per row, as MHEClassifier is fit
+    ranked = np.array([["dog", "cat"], ["dog", "cow"], ["cat", "dog"]])  # predict_topk labels
+    np.testing.assert_allclose(precision_at_k(y, ranked, k=2, all_k=True), [1 / 3, 1 / 3])
+    np.testing.assert_allclose(recall_at_k(y, ranked, k=2, all_k=True), [1 / 3, 2 / 3])
+    lists = [(3, 7), (), (7,)]  # tuples of int labels; an empty row counts as in pyxclib
+    assert precision_at_k(lists, np.array([[7, 1], [3, 7], [7, 3]]), k=1) == pytest.approx(2 / 3)
+
+
+def test_predict_topk_tuple_is_named_in_the_error():
+    labels, scores = np.array([[0, 1], [1, 0]]), np.array([[0.9, 0.1], [0.8, 0.2]])
+    for metric in METRICS:
+        with pytest.raises(ValueError, match=r"\(labels, scores\) tuple"):
+            metric(np.eye(2), (labels, scores), 1)
+    with pytest.raises(ValueError, match=r"\(labels, scores\) tuple"):
+        psp_at_k([["a"], ["b"]], (labels, scores), {"a": 1.0, "b": 1.0}, 1)
+
+
+def test_label_value_errors():
+    with pytest.raises(ValueError, match="mapping"):
+        psp_at_k([["a"], ["b"]], [["a"], ["a"]], np.ones(2), k=1)
+    with pytest.raises(ValueError, match="no weight for the true label 'b'"):
+        psp_at_k([["a"], ["b"]], [["a"], ["a"]], {"a": 1.0}, k=1)
+    with pytest.raises(ValueError, match="indicator"):
+        psp_at_k(np.eye(2), [[0], [1]], {0: 1.0, 1: 1.0}, k=1)
+    with pytest.raises(ValueError, match="2-D"):
+        precision_at_k(["a", "b"], ["a", "b"], k=1)  # 1-D ranks: not a top-k
+    with pytest.raises(ValueError, match="more than once"):
+        precision_at_k([["a"], ["b"]], [["a", "a"], ["b", "a"]], k=2)
+    with pytest.raises(ValueError, match="all_k"):
+        precision_at_k(np.eye(2), [[0], [1]], k=1, all_k="yes")
+    with pytest.raises(ValueError, match="one number"):
+        make_topk_scorer("precision", all_k=True)

@@ -2,11 +2,14 @@
 
 All metrics take a 0/1 ground-truth indicator ``y_true`` (dense or, preferably, CSR;
 never densified) and ``y_pred_topk``, an int array ``(n_samples, k_pred)`` of label column
-indices ranked best first (``-1``: no prediction, never a hit), and return a float.
+indices ranked best first (``-1``: no prediction, never a hit); or label values on both
+sides: label lists (or 1-D labels) for ``y_true`` and the labels ``predict_topk`` returns.
+They return a float, or the metric at every cut-off ``1..k`` with ``all_k=True``.
 
 - :func:`precision_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k`
 - :func:`inverse_propensity`, :func:`psp_at_k`: propensity-scored precision (Jain et al. 2016)
-- :func:`make_topk_scorer`: a ``scorer(estimator, X, y)`` for ``GridSearchCV``
+- :func:`make_topk_scorer`: a ``scorer(estimator, X, y)`` for ``GridSearchCV`` and
+  ``cross_val_score``; it also scores a ``Pipeline`` and a fitted search
 
 Only NumPy and SciPy are used here.
 """

@@ -11,6 +11,7 @@ from ._ndcg import ndcg_at_k
 from ._precision import precision_at_k
 from ._psp import psp_at_k
 from ._recall import recall_at_k
+from ._labels import is_indicator, label_indicator, label_positions, label_rows
 from ._validation import check_k
 
 __all__ = ["make_topk_scorer"]
@@ -23,22 +24,6 @@ METRICS: dict[str, Callable[..., float]] = {
 }
 
 
-def _positions(values: np.ndarray, index: dict, what: str) -> np.ndarray:
-    """Positions of ``values`` (any shape) in ``classes_`` through ``index``."""
-    uniques, inverse = np.unique(values, return_inverse=True)
-    try:
-        pos = np.array([index[v] for v in uniques.tolist()], dtype=np.int64)
-    except KeyError as err:
-        raise ValueError(f"{what} contains a label not in the estimator's classes_: {err}") from None
-    return pos[inverse].reshape(values.shape)
-
-
-def _is_label_lists(y) -> bool:
-    return isinstance(y, (list, tuple)) and any(
-        isinstance(row, (list, tuple, set, frozenset, np.ndarray)) for row in y
-    )
-
-
 def _indicator(y, classes: np.ndarray, index: dict) -> sp.csr_matrix:
     """``y`` as a 0/1 indicator whose first ``len(classes)`` columns follow ``classes``.
 
@@ -46,36 +31,38 @@ def _indicator(y, classes: np.ndarray, index: dict) -> sp.csr_matrix:
     true labels (for recall and nDCG) but can never be predicted.
     """
     n_classes = len(classes)
-    if sp.issparse(y):
-        if y.shape[1] != n_classes:
-            raise ValueError(f"indicator y has {y.shape[1]} columns but classes_ has {n_classes}")
+    if is_indicator(y):
+        n_columns = y.shape[1] if sp.issparse(y) else np.shape(y)[1]
+        if n_columns != n_classes:
+            raise ValueError(f"indicator y has {n_columns} columns but classes_ has {n_classes}")
         return sp.csr_matrix(y)
-    if _is_label_lists(y):
-        rows = [[row] if isinstance(row, str) or np.ndim(row) == 0 else list(row) for row in y]
-    else:
-        arr = np.asarray(y)
-        if arr.ndim == 2:
-            if arr.shape[1] != n_classes:
-                raise ValueError(
-                    f"indicator y has {arr.shape[1]} columns but classes_ has {n_classes}"
-                )
-            return sp.csr_matrix(arr)
-        if arr.ndim != 1:
-            raise ValueError(f"y must be 1-D labels, label lists or a 2-D indicator, got {arr.shape}")
-        rows = [[label] for label in arr.tolist()]
-    extra: dict = {}
-    indices, indptr = [], [0]
-    for row in rows:
-        cols = set()
-        for label in row:
-            col = index.get(label)
-            if col is None:
-                col = extra.setdefault(label, n_classes + len(extra))
-            cols.add(col)
-        indices.extend(sorted(cols))
-        indptr.append(len(indices))
-    shape = (len(rows), n_classes + len(extra))
-    return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=shape)
+    return label_indicator(label_rows(y), dict(index))
+
+
+def _final_estimator(estimator, X):
+    """The estimator that ranks, and ``X`` as it sees it.
+
+    A fitted search (``GridSearchCV``, ...) ranks through its ``best_estimator_``; a
+    ``Pipeline`` transforms ``X`` through its earlier steps (``pipeline[:-1]``) and ranks
+    with its last step. Anything else must have ``predict_topk``.
+    """
+    while not hasattr(estimator, "predict_topk"):
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        elif getattr(estimator, "steps", None):
+            if len(estimator.steps) > 1:
+                X = estimator[:-1].transform(X)
+            estimator = estimator.steps[-1][1]
+        else:
+            hint = (
+                " (a search fit with refit=False has no best_estimator_)"
+                if hasattr(estimator, "cv_results_") else ""
+            )
+            raise AttributeError(
+                f"{type(estimator).__name__} has no predict_topk, and is neither a Pipeline "
+                f"nor a fitted search with a best_estimator_{hint}"
+            )
+    return estimator, X
 
 
 def make_topk_scorer(metric: str | Callable[..., float], k: int = 5, **metric_kwargs) -> Callable:
@@ -86,6 +73,10 @@ def make_topk_scorer(metric: str | Callable[..., float], k: int = 5, **metric_kw
     of ``estimator.classes_``) to their positions in ``classes_``, builds a 0/1
     indicator from ``y`` with the same column order and applies ``metric``. Higher is
     better, so it can be passed as ``scoring=`` to ``GridSearchCV``.
+
+    Meta-estimators without ``predict_topk`` work too: a ``Pipeline`` is scored by
+    transforming ``X`` through ``pipeline[:-1]`` and ranking with its last step, a fitted
+    search (``GridSearchCV``, ``RandomizedSearchCV``) through its ``best_estimator_``.
 
     ``y`` may be
 
@@ -125,16 +116,19 @@ def make_topk_scorer(metric: str | Callable[..., float], k: int = 5, **metric_kw
         func = metric
     else:
         raise ValueError(f"metric must be a name or a callable, got {metric!r}")
+    if "all_k" in metric_kwargs:
+        raise ValueError("a scorer returns one number: all_k is not accepted here")
     if func is psp_at_k and "inv_propensity" not in metric_kwargs:
         raise ValueError("metric 'psp' needs inv_propensity=... (see inverse_propensity)")
 
     def scorer(estimator, X, y) -> float:
-        classes = np.asarray(estimator.classes_)
+        ranker, X = _final_estimator(estimator, X)
+        classes = np.asarray(ranker.classes_)
         index = {label: pos for pos, label in enumerate(classes.tolist())}
-        predicted = estimator.predict_topk(X, k)
+        predicted = ranker.predict_topk(X, k)
         if isinstance(predicted, tuple):
             predicted = predicted[0]
-        topk = _positions(np.asarray(predicted), index, "predict_topk output")
+        topk = label_positions(np.asarray(predicted), index, "predict_topk output")
         y_true = _indicator(y, classes, index)
         if func is psp_at_k and y_true.shape[1] != len(classes):
             raise ValueError("y holds labels not in classes_; psp has no propensity for them")
