@@ -115,6 +115,9 @@ def test_loaders_read_the_data_home(tmp_path, monkeypatch):
     assert X.shape == (1, 2) and Y.toarray().tolist() == [[False, True]]
     monkeypatch.setenv("SKMHE_DATA", str(home))
     assert load_mulan("bibtex", subset="test").X_test.shape[0] == 1
+    assert load_xc_repo("xc/train.txt")[0].shape == (1, 2)  # $SKMHE_DATA
+    with pytest.raises(FileNotFoundError, match=r"home/xc/missing.txt \(nor xc/missing.txt .*SKMHE_DATA"):
+        load_xc_repo("xc/missing.txt")
 
 
 def test_load_xc_repo_errors(tmp_path):

@@ -6,6 +6,8 @@
 - :func:`load_ptb`: Penn Treebank next-word prediction (10,000 classes) from the data home.
 - :func:`load_mulan`: Mulan multi-label ARFF data sets (bibtex, delicious, corel5k) or a folder.
 - :func:`load_xc_repo`: a file in the Extreme Classification Repository text format.
+- :func:`fetch_xc`: a known data set (Mulan's bibtex, delicious, corel5k; PTB; the XC
+  repository's archives) downloaded once into the data home, sha256-verified, then loaded.
 - :func:`get_data_home`: where the loaders read data sets (``data_home=``, else ``$SKMHE_DATA``,
   else ``~/skmhe_data``); :func:`find_shared_data`: a data set's folder there.
 
@@ -13,12 +15,15 @@ Only NumPy, SciPy and scikit-learn are used here.
 """
 
 from ._digits import load_digit_pairs
+from ._fetch import XC_DATASETS, fetch_xc
 from ._ptb import load_ptb
 from ._data_home import find_shared_data, get_data_home
 from ._synthetic import make_extreme_classification
 from ._xmc import load_mulan, load_xc_repo
 
 __all__ = [
+    "XC_DATASETS",
+    "fetch_xc",
     "find_shared_data",
     "get_data_home",
     "load_digit_pairs",

@@ -15,7 +15,7 @@ from sklearn.datasets import load_svmlight_file
 from sklearn.utils import Bunch
 
 from ._arff import open_text, read_arff
-from ._data_home import find_shared_data, get_data_home, missing_data_message
+from ._data_home import DATA_ENV_VAR, find_shared_data, get_data_home, missing_data_message
 
 __all__ = ["MULAN_DATASETS", "load_mulan", "load_xc_repo"]
 
@@ -153,9 +153,16 @@ def load_xc_repo(path, *, data_home=None) -> tuple[sp.csr_matrix, sp.csr_matrix]
     --------
     >>> X, Y = load_xc_repo("Bibtex/train.txt")  # doctest: +SKIP
     """
-    path = Path(os.fspath(path)).expanduser()
+    given = Path(os.fspath(path)).expanduser()
+    path = given
     if not path.is_absolute() and not path.exists():
         path = get_data_home(data_home) / path
+    if not path.is_file():
+        where = "" if given.is_absolute() else f" (nor {given} from the working directory)"
+        raise FileNotFoundError(
+            f"XC repository file not found: {path}{where}. Pass data_home=..., set {DATA_ENV_VAR}, "
+            "or give an existing path"
+        )
     with open_text(path) as handle:
         header = handle.readline().split()
         body = handle.read()
