@@ -85,3 +85,11 @@ def test_real_estimator_in_pipeline_search_and_cross_val_score():
                           scoring=scorer).fit(X, lists)
     labels, _ = search.best_estimator_[-1].predict_topk(search.best_estimator_[0].transform(X), 1)
     assert scorer(search, X, lists) == pytest.approx(precision_at_k(lists, labels, k=1))
+
+
+def test_scorer_refuses_labels_outside_classes():
+    X, y = _ranked_data()
+    ranker = ColumnRanker().fit(X, y)
+    ranker.predict_topk = lambda X, k: (np.full((len(X), k), "q"), None)  # "q" is no class
+    with pytest.raises(ValueError, match="not in the estimator's classes_: 'q'"):
+        make_topk_scorer("precision", k=1)(ranker, X, y)

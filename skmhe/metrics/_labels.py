@@ -131,11 +131,11 @@ def label_positions(values: np.ndarray, index: dict, what: str, *, unknown: int 
         uniques, inverse = np.unique(values, return_inverse=True)
     except TypeError:
         raise ValueError(f"{what} mixes label types that cannot be compared") from None
-    pos = np.array([index.get(v, -2) for v in uniques.tolist()], dtype=np.int64)
-    if unknown is None and np.any(pos == -2):
-        missing = uniques[pos == -2][0]
+    found = [index.get(v) for v in uniques.tolist()]
+    if unknown is None and None in found:
+        missing = uniques.tolist()[found.index(None)]
         raise ValueError(f"{what} contains a label not in the estimator's classes_: {missing!r}")
-    pos[pos == -2] = -1 if unknown is None else unknown
+    pos = np.array([unknown if col is None else col for col in found], dtype=np.int64)
     return pos[inverse.reshape(-1)].reshape(values.shape)
 
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from ._labels import is_indicator, label_indicator, label_positions, label_rows
 from ._ndcg import ndcg_at_k
 from ._precision import precision_at_k
 from ._psp import psp_at_k
 from ._recall import recall_at_k
-from ._labels import is_indicator, label_indicator, label_positions, label_rows
 from ._validation import check_k
 
 __all__ = ["make_topk_scorer"]
