@@ -26,6 +26,7 @@ from ._schedule import (
     auto_max_iter,
     lr_schedule,
 )
+from ._threads import N_JOBS_CONSTRAINT
 from ._training import Trainer, make_optimizer, sparse_gradient_parameters
 from ._validation import check_float32_range, check_k, format_bytes
 from .nn import MHENetwork, MLPBackbone, init_gain
@@ -57,6 +58,7 @@ COMMON_PARAMETER_CONSTRAINTS: dict = {
     "device": [str, torch.device],
     "proba_memory_limit": [Interval(Integral, 1, None, closed="left")],
     "sparse_updates": [StrOptions({"auto"}), "boolean"],
+    "n_jobs": N_JOBS_CONSTRAINT,
 }
 
 

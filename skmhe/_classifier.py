@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._head_registry import METHOD_PARAMETER_CONSTRAINTS, make_head
+from ._threads import scoped_threads
 from ._validation import describe_label_change
 from .codec import LabelCodec
 from .nn.contract import SingleLabelHead
@@ -215,12 +216,12 @@ class MHEClassifier(
 
     def __init__(
         self,
+        *,
         factors=None,
         n_heads=2,
         method="cascade",
         hidden_layer_sizes=(256,),
         activation="relu",
-        *,
         alpha=1e-4,
         batch_size="auto",
         learning_rate="cosine",
@@ -241,6 +242,7 @@ class MHEClassifier(
         embedding_size=32,
         n_sampled_groups=8,
         sampling_mode="random",
+        n_jobs=None,
     ):
         self.factors = factors
         self.n_heads = n_heads
@@ -267,6 +269,7 @@ class MHEClassifier(
         self.embedding_size = embedding_size
         self.n_sampled_groups = n_sampled_groups
         self.sampling_mode = sampling_mode
+        self.n_jobs = n_jobs
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _make_codec(self, n_classes: int) -> LabelCodec:
@@ -330,6 +333,7 @@ class MHEClassifier(
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
+    @scoped_threads
     def fit(self, X, y):
         """Fit the model to ``X`` and ``y``.
 
@@ -362,6 +366,7 @@ class MHEClassifier(
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=True)
+    @scoped_threads
     def partial_fit(self, X, y, classes=None):
         """Train for one epoch over ``(X, y)``.
 
@@ -402,6 +407,7 @@ class MHEClassifier(
         self._train(X, self._index_of(y), incremental=True)
         return self
 
+    @scoped_threads
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
 
@@ -431,6 +437,7 @@ class MHEClassifier(
     def _n_features_out(self) -> int:
         return self.network_.backbone.out_features
 
+    @scoped_threads
     def transform(self, X):
         """The backbone's last hidden layer: the features the model learned.
 
@@ -458,6 +465,7 @@ class MHEClassifier(
             out[rows] = features.cpu().numpy()
         return out
 
+    @scoped_threads
     def predict(self, X):
         """Most probable class of each sample.
 
@@ -472,6 +480,7 @@ class MHEClassifier(
         X = self._check_predict(X)
         return self.classes_[self._topk_indices(X, 1)[0][:, 0]]
 
+    @scoped_threads
     def predict_log_proba(self, X):
         """Log-probability of every class (rows log-sum-exp to zero).
 
@@ -490,6 +499,7 @@ class MHEClassifier(
         """
         return self._dense_log_scores(self._check_predict(X))
 
+    @scoped_threads
     def predict_proba(self, X):
         """Probability of every class (rows sum to one).
 
@@ -510,6 +520,7 @@ class MHEClassifier(
         out = self.predict_log_proba(X)
         return np.exp(out, out=out)  # in place: proba_memory_limit bounds the peak
 
+    @scoped_threads
     def log_likelihood(self, X, y):
         """Log-probability the model gives each sample's own label.
 
@@ -543,6 +554,7 @@ class MHEClassifier(
         out[unseen] = -np.inf
         return out
 
+    @scoped_threads
     def decision_function(self, X):
         """Class scores: log-probabilities, or their log-odds for two classes.
 

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
 from ._label_sets import decode_label_sets, encode_label_sets
+from ._threads import scoped_threads
 from .codec import LabelCodec
 from .nn import SigmoidCascadeHead
 
@@ -126,9 +127,9 @@ batch_size_, learning_rate_
 
     def __init__(
         self,
+        *,
         hidden_layer_sizes=(1024,),
         activation="relu",
-        *,
         n_levels="auto",
         group_size=None,
         n_candidate_groups=10,
@@ -151,6 +152,7 @@ batch_size_, learning_rate_
         device="auto",
         proba_memory_limit=4 * 2**30,
         sparse_updates="auto",
+        n_jobs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -176,6 +178,7 @@ batch_size_, learning_rate_
         self.device = device
         self.proba_memory_limit = proba_memory_limit
         self.sparse_updates = sparse_updates
+        self.n_jobs = n_jobs
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _levels(self, n_labels: int) -> int:
@@ -225,6 +228,7 @@ batch_size_, learning_rate_
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
+    @scoped_threads
     def fit(self, X, y):
         """Fit the model to ``X`` and the label sets ``y``.
 
@@ -258,6 +262,7 @@ batch_size_, learning_rate_
         self._train(X, Y, incremental=False)
         return self
 
+    @scoped_threads
     def predict_topk(self, X, k=5):
         """The ``k`` best-scoring labels of each sample, best first.
 
@@ -282,6 +287,7 @@ batch_size_, learning_rate_
         idx, scores = self._topk_indices(X, self._check_k(k))
         return self.classes_[idx], scores
 
+    @scoped_threads
     def predict_proba(self, X):
         """Score of every label, in the open interval ``(0, 1)``.
 
@@ -310,6 +316,7 @@ batch_size_, learning_rate_
         proba = np.exp(log_scores, out=log_scores)  # in place: proba_memory_limit bounds the peak
         return np.clip(proba, tiny, np.nextafter(1.0, 0.0), out=proba)
 
+    @scoped_threads
     def decision_function(self, X):
         """Log-odds of every label's score (positive where the score exceeds 1/2).
 
@@ -332,6 +339,7 @@ batch_size_, learning_rate_
             return log_scores
         return log_scores - np.log(-np.expm1(np.minimum(log_scores, -1e-300)))
 
+    @scoped_threads
     def predict(self, X):
         """Predicted label sets, in the form ``y`` was given to fit.
 
