@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._batching import iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import agreed_seed, data_parallel, training_device
+from ._sample_weight import mean_one_weights
 from ._schedule import (
     AUTO_EARLY_STOPPING_MIN_SAMPLES,
     SCHEDULES,
@@ -27,7 +28,7 @@ from ._schedule import (
     lr_schedule,
 )
 from ._threads import N_JOBS_CONSTRAINT
-from ._training import Trainer, make_optimizer, sparse_gradient_parameters
+from ._training import Trainer, make_optimizer, restore_optimizer, sparse_gradient_parameters
 from ._validation import check_float32_range, check_k, format_bytes
 from .nn import MHENetwork, MLPBackbone, init_gain
 from .nn.precision import exact, precise
@@ -132,7 +133,7 @@ class MHEBase:
     Subclasses provide ``_make_head(in_features, *, init_gain, generator,
     sparse_grad)`` (their output head, see :mod:`skmhe.nn.contract`),
     ``_targets(y_index)`` (training targets for the head's loss) and
-    ``_validation_score(X, y_index)``; the backbone, the top-k and the dense
+    ``_validation_score(X, y_index, sample_weight)``; the backbone, the top-k and the dense
     output loops are here, once.
     """
 
@@ -185,8 +186,14 @@ class MHEBase:
         self.best_loss_ = np.inf if not validation else None
         self.best_validation_score_ = -np.inf if validation else None
 
-    def _train(self, X, y_index: np.ndarray, *, incremental: bool) -> None:
+    def _train(self, X, y_index: np.ndarray, *, incremental: bool, sample_weight=None) -> None:
         """Run the training loop: the epoch budget for fit, one epoch for partial_fit.
+
+        ``sample_weight`` (checked by :func:`~skmhe._validation.check_sample_weight`,
+        or None) weights each training row's loss and each validation row's
+        score; the validation split is drawn as without weights. The training
+        rows' weights are scaled to a mean of one (see
+        :func:`~skmhe.nn.contract.row_mean`).
 
         ``fit`` runs ``max_iter`` epochs (``"auto"``: see
         :func:`skmhe._schedule.auto_max_iter`) under the ``learning_rate``
@@ -200,16 +207,19 @@ class MHEBase:
         replica = data_parallel(self.network_, sparse_gradient_parameters(self.network_), n)
         score = None
         if self.validation_scores_ is not None and not incremental:
-            X, X_val, y_index, y_val = train_test_split(
-                X, y_index, test_size=self.validation_fraction, random_state=self.seed_ + self.n_iter_
+            weights = () if sample_weight is None else (sample_weight,)
+            X, X_val, y_index, y_val, *split_weights = train_test_split(
+                X, y_index, *weights, test_size=self.validation_fraction, random_state=self.seed_ + self.n_iter_
             )
             if X_val.shape[0] == 0 or X.shape[0] == 0:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction} leaves an empty "
                     f"training or validation set for {n} samples"
                 )
-            score = self._scorer(X_val, y_val, replica)
+            sample_weight, w_val = split_weights or (None, None)
+            score = self._scorer(X_val, y_val, replica, w_val)
         n_train = X.shape[0]
+        sample_weight = mean_one_weights(sample_weight)
         batch_size = self._batch_size(n_train)
         peak = self._learning_rate(batch_size)
         epochs = 1 if incremental else self._max_iter(n_train, batch_size)
@@ -236,7 +246,13 @@ class MHEBase:
             monitor = "loss" if score is None else "val_score"
             stopper = NoImprovementStopping(monitor, self.tol, self.n_iter_no_change)
         stopped = trainer.fit(
-            X, self._targets(y_index), max_epochs=epochs, stopper=stopper, history=history, score=score
+            X,
+            self._targets(y_index),
+            max_epochs=epochs,
+            stopper=stopper,
+            history=history,
+            score=score,
+            sample_weight=sample_weight,
         )
         self._record(history, n_train=n_train)
         if not incremental and not stopped and kind == "constant" and len(history.epochs) == epochs:
@@ -247,12 +263,16 @@ class MHEBase:
                 stacklevel=3,
             )
 
-    def _scorer(self, X_val, y_val, replica):
-        """The validation score as a function of nothing, each rank scoring its share of the rows."""
+    def _scorer(self, X_val, y_val, replica, w_val=None):
+        """The validation score as a function of nothing, each rank scoring its share of the rows.
+
+        ``w_val``: the validation rows' weights (None: unweighted).
+        """
         if replica is None:
-            return lambda: self._validation_score(X_val, y_val)
+            return lambda: self._validation_score(X_val, y_val, w_val)
         return lambda: replica.mean_over_shards(
-            lambda rows: self._validation_score(X_val[rows], y_val[rows]), X_val.shape[0]
+            lambda rows: self._validation_score(X_val[rows], y_val[rows], None if w_val is None else w_val[rows]),
+            X_val.shape[0],
         )
 
     def _record(self, history: History, n_train: int) -> None:
@@ -350,8 +370,10 @@ class MHEBase:
 
     # -- persistence -----------------------------------------------------
     def __getstate__(self):
-        state = super().__getstate__()
-        state["_optimizer"] = None  # Adam moments are not kept across pickling
+        state = dict(super().__getstate__())  # a copy: popping must not touch the live estimator
+        optimizer = state.pop("_optimizer", None)
+        if optimizer is not None:  # Adam's moments, on the CPU: warm_start / partial_fit go on exactly
+            state["_optimizer_state"] = optimizer.state_dict()
         net = state.get("network_")
         if net is not None and next(net.parameters()).device.type != "cpu":
             state["network_"] = copy.deepcopy(net).to("cpu")
@@ -364,6 +386,10 @@ class MHEBase:
                 state["network_"] = net.to(resolve_device(state.get("device", "cpu")))
             except ValueError:  # e.g. trained on CUDA, loaded on a CPU-only machine
                 state["network_"] = net.to("cpu")
+        optimizer_state = state.pop("_optimizer_state", None)
+        if net is not None and "_optimizer" not in state:
+            net = state["network_"]
+            state["_optimizer"] = None if optimizer_state is None else restore_optimizer(net, optimizer_state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -14,13 +14,13 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets
 
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._head_registry import METHOD_PARAMETER_CONSTRAINTS, make_head
+from ._sample_weight import check_sample_weight, weighted_mean
 from ._threads import scoped_threads
-from ._validation import describe_label_change
+from ._validation import check_class_labels, describe_label_change, refuse_sparse_labels
 from .codec import LabelCodec
 from .nn.contract import SingleLabelHead
 
@@ -303,13 +303,12 @@ class MHEClassifier(
     def _targets(self, y_index: np.ndarray) -> np.ndarray:
         return self.codec_.encode(y_index)
 
-    def _validation_score(self, X, y_index: np.ndarray) -> float:
-        return float(np.mean(self._topk_indices(X, 1)[0][:, 0] == y_index))
+    def _validation_score(self, X, y_index: np.ndarray, sample_weight=None) -> float:
+        return weighted_mean(self._topk_indices(X, 1)[0][:, 0] == y_index, sample_weight)
 
     # -- label handling -------------------------------------------------------
-    def _check_y(self, y) -> np.ndarray:
-        check_classification_targets(y)
-        return np.asarray(y)
+    def _check_y(self, y, *, classes_known: bool = False) -> np.ndarray:
+        return check_class_labels(y, classes_known=classes_known)
 
     def _positions(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``y`` in ``classes_`` (clipped) and the mask of unseen labels."""
@@ -334,7 +333,7 @@ class MHEClassifier(
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
     @scoped_threads
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and ``y``.
 
         Parameters
@@ -344,14 +343,22 @@ class MHEClassifier(
             row by row, never densified whole).
         y : array-like of shape (n_samples,)
             Class labels of any type (ints, strings, ...).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: its loss counts ``w`` times
+            (an integer weight is the sample repeated, a zero weight the
+            sample dropped), and so does its hit in the early-stopping
+            validation score. The validation split is drawn as without
+            weights. None: every sample weighs one.
 
         Returns
         -------
         self : MHEClassifier
         """
         continuing = self.warm_start and hasattr(self, "network_")
+        refuse_sparse_labels(y, type(self).__name__)
         X, y = check_X(self, X, y=y, reset=not continuing)
         y = self._check_y(y)
+        sample_weight = check_sample_weight(sample_weight, X)
         if continuing:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -361,13 +368,13 @@ class MHEClassifier(
                 )
         else:
             self._start(X, np.unique(y))
-        self._train(X, self._index_of(y), incremental=False)
+        self._train(X, self._index_of(y), incremental=False, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=True)
     @scoped_threads
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``(X, y)``.
 
         Parameters
@@ -377,6 +384,9 @@ class MHEClassifier(
         classes : array-like of shape (n_classes,), default=None
             All classes that will ever appear; required on the first call,
             ignored (but checked) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample's loss, as in :meth:`fit`
+            (scaled to a mean of one within the call).
 
         Returns
         -------
@@ -393,8 +403,10 @@ class MHEClassifier(
         first = not hasattr(self, "network_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        refuse_sparse_labels(y, type(self).__name__)
         X, y = check_X(self, X, y=y, reset=first)
-        y = self._check_y(y)
+        y = self._check_y(y, classes_known=True)
+        sample_weight = check_sample_weight(sample_weight, X)
         if classes is not None:
             classes = np.unique(np.asarray(classes))
             if not first and not np.array_equal(classes, self.classes_):
@@ -404,7 +416,7 @@ class MHEClassifier(
                 )
         if first:
             self._start(X, classes)
-        self._train(X, self._index_of(y), incremental=True)
+        self._train(X, self._index_of(y), incremental=True, sample_weight=sample_weight)
         return self
 
     @scoped_threads

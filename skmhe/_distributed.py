@@ -101,8 +101,8 @@ class _NetworkLoss(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, batch, targets) -> torch.Tensor:
-        return self.network.loss(batch, targets)
+    def forward(self, batch, targets, sample_weight=None) -> torch.Tensor:
+        return self.network.loss(batch, targets, sample_weight)
 
 
 class DataParallel:
@@ -152,9 +152,9 @@ class DataParallel:
         """This rank's share of the epoch's row order (see :func:`shard_order`)."""
         return shard_order(order, self.rank, self.world_size)
 
-    def loss(self, batch, targets) -> torch.Tensor:
-        """The network's training loss of this rank's batch, through DDP."""
-        return self.module(batch, targets)
+    def loss(self, batch, targets, sample_weight=None) -> torch.Tensor:
+        """The network's training loss of this rank's batch (rows weighted when given), through DDP."""
+        return self.module(batch, targets, sample_weight)
 
     @torch.no_grad()
     def average_sparse_gradients(self) -> None:

@@ -129,14 +129,26 @@ def encode_label_sets(y, n_samples: int) -> tuple[sp.csr_matrix, np.ndarray, str
     return Y, classes, form
 
 
-def decode_label_sets(Y: sp.csr_matrix, classes: np.ndarray, form: str):
+def indicator_dtype(y) -> np.dtype:
+    """The dtype of an indicator ``y`` (sparse or dense 2-D), int64 for any other form.
+
+    Predictions come back in it, so a boolean ``Y`` gives a boolean prediction.
+    """
+    dtype = getattr(y, "dtype", None)
+    if dtype is None or not (np.issubdtype(dtype, np.number) or dtype == bool):
+        return np.dtype(np.int64)
+    return np.dtype(dtype)
+
+
+def decode_label_sets(Y: sp.csr_matrix, classes: np.ndarray, form: str, dtype=np.int64):
     """Predictions (a boolean CSR indicator) in the form the targets were given.
 
-    ``"sparse"`` -> CSR of 0/1 ints; ``"dense"`` -> ndarray of 0/1 ints;
-    ``"lists"`` -> list of tuples of labels; ``"multiclass"`` -> 1-D labels
-    (the row's only column).
+    ``"sparse"`` -> CSR of 0/1 in ``dtype``; ``"dense"`` -> ndarray of 0/1 in
+    ``dtype`` (the indicator's own, see :func:`indicator_dtype`); ``"lists"``
+    -> list of tuples of labels; ``"multiclass"`` -> 1-D labels (the row's
+    only column).
     """
-    Y = sp.csr_matrix(Y, dtype=np.int64)
+    Y = sp.csr_matrix(Y, dtype=dtype)
     if form == "sparse":
         return Y
     if form == "dense":

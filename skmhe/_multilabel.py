@@ -13,7 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
-from ._label_sets import decode_label_sets, encode_label_sets
+from ._label_sets import decode_label_sets, encode_label_sets, indicator_dtype
+from ._sample_weight import check_sample_weight, weighted_mean
 from ._threads import scoped_threads
 from .codec import LabelCodec
 from .nn import SigmoidCascadeHead
@@ -221,15 +222,15 @@ batch_size_, learning_rate_
     def _targets(self, Y: sp.csr_matrix) -> sp.csr_matrix:
         return Y
 
-    def _validation_score(self, X, Y: sp.csr_matrix) -> float:
+    def _validation_score(self, X, Y: sp.csr_matrix, sample_weight=None) -> float:
         top = self._topk_indices(X, 1)[0][:, 0]
-        return float(np.mean(np.asarray(Y[np.arange(Y.shape[0]), top]).ravel() != 0))
+        return weighted_mean(np.asarray(Y[np.arange(Y.shape[0]), top]).ravel() != 0, sample_weight)
 
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
     @scoped_threads
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and the label sets ``y``.
 
         Parameters
@@ -241,6 +242,12 @@ batch_size_, learning_rate_
             A 0/1 indicator (sparse or dense), the label list of each sample
             (``MultiLabelBinarizer`` semantics), or one label per sample
             (1-D; the model then behaves as a multiclass classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: its loss counts ``w`` times
+            (an integer weight is the sample repeated, a zero weight the
+            sample dropped), and so does its precision@1 in the
+            early-stopping validation score. The validation split is drawn as without
+            weights. None: every sample weighs one.
 
         Returns
         -------
@@ -249,6 +256,7 @@ batch_size_, learning_rate_
         continuing = self.warm_start and hasattr(self, "network_")
         X = check_X(self, X, reset=not continuing)
         Y, classes, form = encode_label_sets(y, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X)
         if continuing:
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(
@@ -256,10 +264,10 @@ batch_size_, learning_rate_
                     f"{len(classes)} labels, had {len(self.classes_)}"
                 )
         else:
-            self.classes_, self.y_format_ = classes, form
+            self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
             self.codec_ = self._make_codec(len(classes))
             self._initialise(X)
-        self._train(X, Y, incremental=False)
+        self._train(X, Y, incremental=False, sample_weight=sample_weight)
         return self
 
     @scoped_threads
@@ -354,7 +362,7 @@ batch_size_, learning_rate_
         -------
         Y : csr_matrix, ndarray, list of tuples or 1-D ndarray
             Sparse indicator if fit on a sparse ``Y``, dense 0/1 array if on a
-            dense one, a tuple of labels per sample if on label lists, labels
+            dense one (both in the dtype of that ``Y``: bool in, bool out), a tuple of labels per sample if on label lists, labels
             if on 1-D ``y``.
         """
         X = self._check_predict(X)
@@ -371,7 +379,7 @@ batch_size_, learning_rate_
         Y = sp.csr_matrix(
             (np.ones(int(keep.sum()), dtype=np.int64), (rows[keep], idx[keep])), shape=(n, n_labels)
         )
-        return decode_label_sets(Y, self.classes_, self.y_format_)
+        return decode_label_sets(Y, self.classes_, self.y_format_, getattr(self, "_y_dtype", np.int64))
 
     def score(self, X, y, sample_weight=None):
         """Subset accuracy: the share of samples whose predicted label set is exact.

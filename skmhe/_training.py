@@ -37,6 +37,23 @@ class AdamWithSparseRows:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
+    def state_dict(self) -> dict:
+        """Adam's moments and settings, every tensor on the CPU (for pickling)."""
+        return {
+            "dense": _to_cpu(self.dense.state_dict()),
+            "sparse": None if self.sparse is None else _to_cpu(self.sparse.state_dict()),
+            "decay": self.decay,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back a :meth:`state_dict` (tensors move to the parameters' device)."""
+        self.dense.load_state_dict(state["dense"])
+        if (self.sparse is None) != (state["sparse"] is None):
+            raise ValueError("the optimizer state does not match the network's sparse parameters")
+        if self.sparse is not None:
+            self.sparse.load_state_dict(state["sparse"])
+        self.decay = state["decay"]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.dense.zero_grad(set_to_none=set_to_none)
         if self.sparse is not None:
@@ -61,6 +78,24 @@ class AdamWithSparseRows:
                         )
             self.sparse.step()
         self.dense.step()
+
+
+def _to_cpu(value):
+    """``value`` (a state dict: nested dicts and lists) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+def restore_optimizer(network: nn.Module, state: dict) -> AdamWithSparseRows:
+    """The optimizer of ``network`` as it was when ``state`` (:meth:`AdamWithSparseRows.state_dict`) was taken."""
+    optimizer = make_optimizer(network, 1.0, 0.0, 1)  # rates and decay come from ``state``
+    optimizer.load_state_dict(state)
+    return optimizer
 
 
 def sparse_gradient_parameters(network: nn.Module) -> dict[int, bool]:
@@ -159,11 +194,13 @@ class Trainer:
     def _talks(self) -> bool:
         return bool(self.verbose) and (self.replica is None or self.replica.rank == 0)
 
-    def train_epoch(self, X, targets) -> float:
+    def train_epoch(self, X, targets, sample_weight: torch.Tensor | None = None) -> float:
         """One pass over ``X``; returns the mean training loss per row.
 
         ``targets``: an int64 tensor (one row of codes per sample) or a CSR
         matrix (the label ids of each sample), see :func:`rows_to_targets`.
+        ``sample_weight``: a float tensor of one weight a row (scaled to a
+        mean of one, see :func:`~skmhe.nn.contract.row_mean`), or None.
         Data-parallel, this rank's share of the rows, and the mean over the
         rows of every rank.
         """
@@ -189,7 +226,10 @@ class Trainer:
             if self.learning_rate is not None:
                 self.optimizer.set_learning_rate(self.learning_rate(self.step))
             self.optimizer.zero_grad(set_to_none=True)
-            loss = loss_of(batch, batch_targets)
+            if sample_weight is None:
+                loss = loss_of(batch, batch_targets)
+            else:
+                loss = loss_of(batch, batch_targets, rows_to_targets(sample_weight, rows, self.device))
             loss.backward()
             if replica is not None:
                 replica.average_sparse_gradients()
@@ -214,8 +254,12 @@ class Trainer:
         stopper: NoImprovementStopping | None,
         history: History,
         score: Callable[[], float] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> bool:
         """Train up to ``max_epochs`` epochs; returns True when the stopper fired.
+
+        ``sample_weight`` (one float a row, mean one, or None) weights each
+        row's loss (see :meth:`train_epoch`).
 
         ``score`` (validation accuracy) is evaluated after every epoch when
         given. A ``KeyboardInterrupt`` ends training as scikit-learn's MLP
@@ -225,12 +269,15 @@ class Trainer:
         targets_t = targets if sp.issparse(targets) else torch.from_numpy(
             np.ascontiguousarray(targets, dtype=np.int64)
         )
+        weights_t = None if sample_weight is None else torch.from_numpy(
+            np.ascontiguousarray(sample_weight, dtype=np.float32)
+        )
         stopped = False
         bar = _progress(max_epochs, "epochs", self._talks and max_epochs > 1)
         try:
             for _ in range(max_epochs):
                 started = time.perf_counter()
-                loss = self.train_epoch(X, targets_t)
+                loss = self.train_epoch(X, targets_t, weights_t)
                 seconds = time.perf_counter() - started
                 if not np.isfinite(loss):
                     raise FloatingPointError(

@@ -3,13 +3,25 @@ SciPy only: the ops and the metrics import it too)."""
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.multiclass import check_classification_targets
 
-__all__ = ["check_k", "check_float32_range", "format_bytes", "describe_label_change"]
+__all__ = [
+    "check_k",
+    "check_float32_range",
+    "format_bytes",
+    "describe_label_change",
+    "refuse_sparse_labels",
+    "check_class_labels",
+]
+
+#: the start of ``type_of_target``'s warning for labels with more classes than half the rows
+_MANY_CLASSES_WARNING = "The number of unique classes is greater than 50%"
 
 #: the largest finite float32: the networks compute in float32, so larger inputs become inf
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -105,3 +117,43 @@ def check_k(k, n_max: int | None = None) -> int:
     elif not 1 <= k <= n_max:
         raise ValueError(f"k must be in [1, n_classes={n_max}], got {k}")
     return int(k)
+
+
+def refuse_sparse_labels(y, estimator: str) -> None:
+    """Refuse a sparse ``y`` for a single-label estimator, pointing to the multi-label one.
+
+    Raises
+    ------
+    TypeError
+        When ``y`` is a scipy sparse matrix (a label indicator).
+    """
+    if sp.issparse(y):
+        raise TypeError(
+            f"{estimator} takes one label per sample (1-D y), but y is a sparse "
+            f"{y.shape[0]}x{y.shape[1]} matrix: for a label indicator (multi-label targets) "
+            "use MHEMultiLabelClassifier, which takes sparse Y as it is"
+        )
+
+
+def check_class_labels(y, *, classes_known: bool = False) -> np.ndarray:
+    """``y`` as an array of classification labels (scikit-learn's ``check_classification_targets``).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    classes_known : bool, default=False
+        The caller already knows the set of classes (``partial_fit``): the
+        warning that more than half the samples have a class of their own
+        (``y`` "could represent a regression problem") is silenced, as a
+        chunk of an extreme label space is expected to look like that.
+
+    Raises
+    ------
+    ValueError
+        For continuous or multi-output targets.
+    """
+    with warnings.catch_warnings():
+        if classes_known:
+            warnings.filterwarnings("ignore", message=_MANY_CLASSES_WARNING, category=UserWarning)
+        check_classification_targets(y)
+    return np.asarray(y)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .._radix import valid_prefixes
 from ..ops.candidates import best_codes, child_codes
-from .contract import Head, SingleLabelHead
+from .contract import Head, SingleLabelHead, row_mean
 from .layers import Batch, SparseLinear
 from .precision import exact, precise
 from .tables import EmbeddingTable
@@ -175,9 +175,11 @@ class SoftmaxCascadeHead(CascadeLevels, SingleLabelHead):
             prefix = prefix * self.factors[h] + codes[:, h : h + 1]
         return nll
 
-    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
-        """Mean over rows of the summed per-level cross-entropy on the true path."""
-        return self._path_nll(features, codes).mean()
+    def loss(
+        self, features: Batch, codes: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean over rows of the summed per-level cross-entropy on the true path (:func:`row_mean`)."""
+        return row_mean(self._path_nll(features, codes), sample_weight)
 
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``k`` codes found by the beam search, with their log-probabilities."""

@@ -4,9 +4,10 @@ A head maps backbone features to scores of codes (labels written in mixed radix,
 :class:`skmhe.LabelCodec`); valid codes are ``< n_classes``. The estimators use a head
 only through these four methods, so any head can serve any estimator loop:
 
-* ``loss(features, targets)`` -- the mean training loss of a batch (targets: the digits
-  ``(n, H)`` for single-label heads, a :class:`~skmhe.nn.SparseBatch` of label ids for
-  multi-label ones);
+* ``loss(features, targets, sample_weight=None)`` -- the mean training loss of a batch
+  (targets: the digits ``(n, H)`` for single-label heads, a :class:`~skmhe.nn.SparseBatch`
+  of label ids for multi-label ones), each row's loss times its weight when
+  ``sample_weight`` is given (see :func:`row_mean`);
 * ``topk(features, k)`` -- ``(log_scores, codes)`` of the ``k`` best codes, both
   ``(n, k)``, best first;
 * ``log_scores(features)`` -- dense float64 log-scores ``(n, n_classes)``;
@@ -26,7 +27,33 @@ from torch import nn
 
 from .layers import Batch
 
-__all__ = ["Head", "SingleLabelHead"]
+__all__ = ["Head", "SingleLabelHead", "row_mean"]
+
+
+def row_mean(per_row: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over rows of ``per_row``, each row's loss times its weight when weights are given.
+
+    Parameters
+    ----------
+    per_row : Tensor of shape (n,)
+        The loss of each row.
+    sample_weight : Tensor of shape (n,), default=None
+        Non-negative weight of each row. The mean is over the rows, not over
+        the weights: the estimators scale the weights to a mean of one over
+        the training rows, so that a minibatch's loss is an unbiased estimate
+        of the weighted mean over the whole set (a batch of zero weights
+        contributes nothing), and a batch holding every row gives exactly
+        ``sum(w * loss) / sum(w)``, the loss of the data with each row
+        repeated ``w`` times.
+
+    Returns
+    -------
+    loss : Tensor
+        A scalar.
+    """
+    if sample_weight is None:
+        return per_row.mean()
+    return (per_row * sample_weight.to(per_row.dtype)).mean()
 
 
 class Head(nn.Module, metaclass=ABCMeta):
@@ -40,8 +67,8 @@ class Head(nn.Module, metaclass=ABCMeta):
     n_classes: int
 
     @abstractmethod
-    def loss(self, features: Batch, targets) -> torch.Tensor:
-        """Mean training loss of a batch (a scalar tensor)."""
+    def loss(self, features: Batch, targets, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean training loss of a batch (a scalar tensor), rows weighted as in :func:`row_mean`."""
 
     @abstractmethod
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:

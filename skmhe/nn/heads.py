@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from ..ops import kronecker_log_mass, kronecker_log_proba, kronecker_topk, multi_head_cross_entropy
-from .contract import SingleLabelHead
+from .contract import SingleLabelHead, row_mean
 from .layers import Batch, SparseLinear
 from .precision import exact, precise
 
@@ -64,9 +64,13 @@ class ProductHead(SingleLabelHead):
         """Concatenated head logits, shape ``(n, sum(factors))``."""
         return self.linear(features)
 
-    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
-        """Mean over rows of the summed per-head cross-entropy."""
-        return multi_head_cross_entropy(self(features), codes, self.factors)
+    def loss(
+        self, features: Batch, codes: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean over rows of the summed per-head cross-entropy (weighted: :func:`row_mean`)."""
+        if sample_weight is None:
+            return multi_head_cross_entropy(self(features), codes, self.factors)
+        return row_mean(multi_head_cross_entropy(self(features), codes, self.factors, "none"), sample_weight)
 
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact top-``k`` valid codes and their renormalised log-probabilities."""

@@ -29,9 +29,16 @@ class MHENetwork(nn.Module):
         """The backbone's features of ``x`` (what every head method takes)."""
         return self.backbone(x)
 
-    def loss(self, x: Batch, targets) -> torch.Tensor:
-        """Training loss of a batch: the head's loss on the backbone's features."""
-        return self.head.loss(self.backbone(x), targets)
+    def loss(self, x: Batch, targets, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Training loss of a batch: the head's loss on the backbone's features.
+
+        ``sample_weight`` (one weight a row) is passed to the head only when
+        given, so a head without weights keeps working unweighted.
+        """
+        features = self.backbone(x)
+        if sample_weight is None:
+            return self.head.loss(features, targets)
+        return self.head.loss(features, targets, sample_weight=sample_weight)
 
     def output_parameters(self) -> int:
         """Number of parameters in the output layer (the head)."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .._radix import digits_to_codes
 from ..ops import kronecker_topk
 from ..ops.candidates import child_codes, sample_groups
-from .contract import SingleLabelHead
+from .contract import SingleLabelHead, row_mean
 from .layers import Batch, SparseBatch
 from .precision import exact, precise
 from .tables import EmbeddingTable
@@ -94,8 +94,10 @@ class SamplingHead(SingleLabelHead):
             return groups.unsqueeze(0), position * self.group_size + local
         return sample_groups(true_group, self.n_groups, self.n_sampled_groups, self.sampler), local
 
-    def loss(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over each row's sampled slice of codes.
+    def loss(
+        self, features: Batch, codes: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean cross-entropy over each row's sampled slice of codes (weighted: :func:`row_mean`).
 
         ``codes`` are the label digits ``(n, H)``, as for the other heads.
         """
@@ -112,7 +114,9 @@ class SamplingHead(SingleLabelHead):
         else:
             logits = self.classifier.score_children(features, groups, self.group_size)
             logits = logits.masked_fill(candidates >= self.n_classes, float("-inf"))
-        return F.cross_entropy(logits, target)
+        if sample_weight is None:
+            return F.cross_entropy(logits, target)
+        return row_mean(F.cross_entropy(logits, target, reduction="none"), sample_weight)
 
     def _flat(self, codes: torch.Tensor) -> torch.Tensor:
         return digits_to_codes(codes, self.factors)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from .._radix import strides as radix_strides
 from ..ops.candidates import candidate_targets, select_candidates
 from .cascade import CascadeLevels
+from .contract import row_mean
 from .layers import Batch, SparseBatch
 from .precision import exact, precise
 
@@ -16,17 +17,22 @@ def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
     return F.logsigmoid(precise(logits))
 
 
-def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _masked_bce(
+    logits: torch.Tensor, targets: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary cross-entropy summed over the finite (non-padding) logits of a row, mean over rows.
 
     Summing (not averaging) over a row's decisions gives every group and every
     label decision the same weight, so the few group decisions do not outweigh
-    the many label decisions in the shared backbone.
+    the many label decisions in the shared backbone. Rows weighted as in
+    :func:`~skmhe.nn.contract.row_mean`.
     """
     valid = torch.isfinite(logits)
     safe = torch.where(valid, logits, torch.zeros_like(logits))
     loss = F.binary_cross_entropy_with_logits(safe, targets.to(safe.dtype), reduction="none")
-    return (loss * valid).sum() / max(1, logits.shape[0])
+    if sample_weight is None:
+        return (loss * valid).sum() / max(1, logits.shape[0])
+    return row_mean((loss * valid).sum(dim=1), sample_weight)
 
 
 class SigmoidCascadeHead(CascadeLevels):
@@ -42,8 +48,10 @@ class SigmoidCascadeHead(CascadeLevels):
     (binary cross-entropy) output layer. Parameters as :class:`CascadeLevels`.
     """
 
-    def loss(self, features: Batch, labels: SparseBatch) -> torch.Tensor:
-        """Summed per-level BCE; ``labels`` holds each row's true label ids."""
+    def loss(
+        self, features: Batch, labels: SparseBatch, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Summed per-level BCE; ``labels`` holds each row's true label ids (rows weighted: ``row_mean``)."""
         strides = radix_strides(self.factors)
         root = self.root_logits(features)
         n = root.shape[0]
@@ -52,14 +60,14 @@ class SigmoidCascadeHead(CascadeLevels):
         rows = torch.repeat_interleave(torch.arange(n, device=root.device), counts)
         target = torch.zeros(root.shape, dtype=torch.bool, device=root.device)
         target[rows, true_groups] = True
-        total = _masked_bce(root, target)
+        total = _masked_bce(root, target, sample_weight)
         scores, codes = root, None
         for h, query in enumerate(self.queries_of(features), start=1):
             columns = select_candidates(scores, self.n_candidate_groups, forced=target)
             parents = columns if codes is None else codes.gather(1, columns)
             codes, logits = self.child_logits(h, query, parents)
             target = candidate_targets(codes, labels.indices // strides[h], labels.offsets)
-            total = total + _masked_bce(logits, target)
+            total = total + _masked_bce(logits, target, sample_weight)
             scores = logits
         return total
 
