@@ -155,6 +155,18 @@ class MHEClassifier(
     sampling_mode : {"random", "batch"}, default="random"
         ``method="sampling"``: ``"random"`` draws the other groups uniformly
         for each row; ``"batch"`` uses the union of the batch's true groups.
+    n_jobs : int or None, default=None
+        Torch threads of each call (:meth:`fit`, :meth:`partial_fit`, the
+        predictions, :meth:`transform`): set on entry and restored on exit,
+        torch's thread count being process-wide. ``None``: the idle cores,
+        ``cores - round(1-minute load average)``, at least one: one thread on
+        a busy machine, where two threads made default fits 7x (sparse, 2,000
+        classes) to 17x (digits) slower, and every core on a quiet one, where
+        two threads trained 1.6x faster than one (``benchmarks/RESULTS.md``,
+        "Threads"). ``-1``: every core; ``n``: ``n`` threads; ``-n``: every
+        core but ``n - 1``. Never more than the process already allows
+        (``OMP_NUM_THREADS``, :func:`torch.set_num_threads`,
+        ``threadpoolctl.threadpool_limits``).
 
     Attributes
     ----------

@@ -77,7 +77,7 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         of each sample instead of thresholding.
     alpha, batch_size, learning_rate, learning_rate_init, max_iter, shuffle, \
 random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
-n_iter_no_change, device, proba_memory_limit, sparse_updates
+n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         As in :class:`MHEClassifier` (same meaning, same defaults, shared
         code): ``"auto"`` batch size, rate and epoch budget from the number
         of samples, a cosine schedule, early stopping from 10,000 samples.
