@@ -277,7 +277,8 @@ class Trainer:
         try:
             for _ in range(max_epochs):
                 started = time.perf_counter()
-                loss = self.train_epoch(X, targets_t, weights_t)
+                weighted = () if weights_t is None else (weights_t,)  # train_epoch(X, targets) unweighted
+                loss = self.train_epoch(X, targets_t, *weighted)
                 seconds = time.perf_counter() - started
                 if not np.isfinite(loss):
                     raise FloatingPointError(

@@ -6,7 +6,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skmhe import MHEClassifier, MHEMultiLabelClassifier
 
 # Each entry: check name -> why it is expected to fail.
-EXPECTED_FAILURES: dict[str, str] = {}
+_WEIGHTS_ARE_NOT_REPEATS = (
+    "shuffled minibatch Adam with data-sized defaults (batch size, rate, validation split): a weighted fit "
+    "equals the repeated rows' fit step by step only on one full batch (tests/test_estimator_habits.py)"
+)
+EXPECTED_FAILURES: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_ARE_NOT_REPEATS,
+    "check_sample_weight_equivalence_on_sparse_data": _WEIGHTS_ARE_NOT_REPEATS,
+}
 
 
 def _expected_failed_checks(estimator):
