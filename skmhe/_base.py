@@ -189,7 +189,7 @@ class MHEBase:
     def _train(self, X, y_index: np.ndarray, *, incremental: bool, sample_weight=None) -> None:
         """Run the training loop: the epoch budget for fit, one epoch for partial_fit.
 
-        ``sample_weight`` (checked by :func:`~skmhe._validation.check_sample_weight`,
+        ``sample_weight`` (checked by :func:`~skmhe._sample_weight.check_sample_weight`,
         or None) weights each training row's loss and each validation row's
         score; the validation split is drawn as without weights. The training
         rows' weights are scaled to a mean of one (see
