@@ -132,8 +132,8 @@ def test_pickle_is_small_and_loads_on_cpu(data):
     clf = MHEClassifier(hidden_layer_sizes=(256,), max_iter=1, random_state=0, device="cpu").fit(X, y)
     weights = sum(p.numel() * p.element_size() for p in clf.network_.parameters())
     size = len(pickle.dumps(clf))
-    # the weights once, no Adam moments (two more copies), a little overhead
-    assert weights < size < 1.2 * weights + 32 * 1024
+    # the weights and Adam's two moments (kept so that training continues exactly), once each
+    assert 3 * weights < size < 3.2 * weights + 64 * 1024
     clf.set_params(device="cuda:7")  # a device this machine does not have
     loaded = pickle.loads(pickle.dumps(clf))
     assert loaded._device.type == ("cuda" if torch.cuda.device_count() > 7 else "cpu")
