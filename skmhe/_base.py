@@ -205,7 +205,7 @@ class MHEBase:
         """
         n = X.shape[0]
         replica = data_parallel(self.network_, sparse_gradient_parameters(self.network_), n)
-        score = None
+        score = X_val = y_val = None
         if self.validation_scores_ is not None and not incremental:
             weights = () if sample_weight is None else (sample_weight,)
             X, X_val, y_index, y_val, *split_weights = train_test_split(
@@ -255,6 +255,7 @@ class MHEBase:
             sample_weight=sample_weight,
         )
         self._record(history, n_train=n_train)
+        self._calibrate(X_val, y_val)
         if not incremental and not stopped and kind == "constant" and len(history.epochs) == epochs:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and "
@@ -262,6 +263,9 @@ class MHEBase:
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _calibrate(self, X_val, y_val) -> None:
+        """After training, on the validation split (None without one): nothing by default."""
 
     def _scorer(self, X_val, y_val, replica, w_val=None):
         """The validation score as a function of nothing, each rank scoring its share of the rows.

@@ -91,6 +91,10 @@ class CascadeLevels(Head):
             logits[:, self.valid[0] :] = float("-inf")
         return logits
 
+    def inference_logits(self, logits: torch.Tensor, level: int) -> torch.Tensor:
+        """A level's logits as inference scores them: as they are here (see the softmax cascade)."""
+        return logits
+
     def queries_of(self, features: Batch) -> list[torch.Tensor]:
         """The query of every level ``h >= 1`` (index ``h - 1``)."""
         return [query(features) for query in self.queries]
@@ -123,13 +127,14 @@ class CascadeLevels(Head):
         """
         width = max(k, self.n_candidate_groups)
         features = precise(features)
-        root = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)
+        root = log_score(self.inference_logits(self.root_logits(features), 0).unsqueeze(1)).squeeze(1)
         n = root.shape[0]
         codes = torch.arange(root.shape[1], device=root.device).expand(n, -1)
         last = self.n_levels - 1
         values, codes = best_codes(root, codes, k if last == 0 else min(width, self.valid[0]))
         for h, query in enumerate(self.queries_of(features), start=1):
             child, logits = self.child_logits(h, query, codes)
+            logits = self.inference_logits(logits, h)
             scores = log_score(logits.view(n, codes.shape[1], self.factors[h])) + values.unsqueeze(2)
             keep = k if h == last else min(width, self.valid[h])
             values, codes = best_codes(scores.flatten(1), child, keep)
@@ -138,9 +143,11 @@ class CascadeLevels(Head):
     def expand_all(self, features: Batch, log_score) -> torch.Tensor:
         """Summed log-scores of every valid code, ``(n, n_classes)``."""
         features = precise(features)
-        values = log_score(self.root_logits(features).unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
+        root = self.inference_logits(self.root_logits(features), 0)
+        values = log_score(root.unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
         for h, query in enumerate(self.queries_of(features), start=1):
-            scores = log_score(self.all_child_logits(h, query).to(values.dtype))
+            logits = self.inference_logits(self.all_child_logits(h, query), h)
+            scores = log_score(logits.to(values.dtype))
             values = (scores + values.unsqueeze(2)).flatten(1)[:, : self.valid[h]]
         return values
 
@@ -163,15 +170,25 @@ class SoftmaxCascadeHead(CascadeLevels, SingleLabelHead):
     ``O(sum_h C_h * d)`` a row); the model is normalised, so perplexity is
     exact. Prediction is a beam search keeping ``n_candidate_groups``
     prefixes per level. With one factor it is the dense softmax classifier.
-    Parameters as :class:`CascadeLevels`.
+    Parameters as :class:`CascadeLevels`; one temperature per level
+    (``log_temperature``, see :class:`~skmhe.nn.contract.SingleLabelHead`).
     """
 
-    def _path_nll(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
-        nll = F.cross_entropy(self.root_logits(features), codes[:, 0], reduction="none")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_temperatures(self.n_levels)
+
+    def inference_logits(self, logits: torch.Tensor, level: int) -> torch.Tensor:
+        """The level's logits divided by its temperature."""
+        return self.tempered(logits, level)
+
+    def _path_nll(self, features: Batch, codes: torch.Tensor, tempered: bool = False) -> torch.Tensor:
+        scale = self.tempered if tempered else (lambda logits, level: logits)
+        nll = F.cross_entropy(scale(self.root_logits(features), 0), codes[:, 0], reduction="none")
         prefix = codes[:, :1]
         for h, query in enumerate(self.queries_of(features), start=1):
             _, logits = self.child_logits(h, query, prefix)
-            nll = nll + F.cross_entropy(logits, codes[:, h], reduction="none")
+            nll = nll + F.cross_entropy(scale(logits, h), codes[:, h], reduction="none")
             prefix = prefix * self.factors[h] + codes[:, h : h + 1]
         return nll
 
@@ -191,4 +208,4 @@ class SoftmaxCascadeHead(CascadeLevels, SingleLabelHead):
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)``, shape ``(n,)``."""
-        return -exact(self._path_nll(features, codes))
+        return -exact(self._path_nll(features, codes, tempered=True))

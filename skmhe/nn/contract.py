@@ -15,7 +15,9 @@ only through these four methods, so any head can serve any estimator loop:
   (it sets the inference chunk size).
 
 Single-label heads are normalised models (:class:`SingleLabelHead`): their log-scores
-are log-probabilities, and they also give ``log_likelihood(features, codes)``.
+are log-probabilities, and they also give ``log_likelihood(features, codes)``. They hold
+one temperature per softmax (buffer ``log_temperature``, zeros: the model as trained) that
+``topk``, ``log_proba`` and ``log_likelihood`` divide the logits by and ``loss`` ignores.
 """
 
 from __future__ import annotations
@@ -84,7 +86,37 @@ class Head(nn.Module, metaclass=ABCMeta):
 
 
 class SingleLabelHead(Head):
-    """A normalised single-label head: its log-scores are log-probabilities."""
+    """A normalised single-label head: its log-scores are log-probabilities.
+
+    Attributes
+    ----------
+    log_temperature : Tensor of float64, shape (n_softmaxes,)
+        Log of the temperature of each softmax of the head (a product head's
+        heads, a cascade's levels, one for a full softmax). Inference divides
+        the logits of softmax ``i`` by ``exp(log_temperature[i])``; the
+        training loss never does, and training never updates it (a buffer,
+        not a parameter: it moves and pickles with the head). Zeros, the
+        initial value, leave every output exactly as without it.
+    """
+
+    log_temperature: torch.Tensor
+
+    def _init_temperatures(self, n_softmaxes: int) -> None:
+        """Register ``log_temperature``: ``n_softmaxes`` zeros (temperatures of 1)."""
+        self.register_buffer("log_temperature", torch.zeros(n_softmaxes, dtype=torch.float64))
+
+    def tempered(self, logits: torch.Tensor, softmax: int = 0) -> torch.Tensor:
+        """``logits`` of softmax ``softmax`` divided by its temperature, in their dtype.
+
+        Bit for bit ``logits`` at temperature 1 (a division by one is exact).
+        Infinite logits (masked padding) stay as they are and, while the
+        temperature is being fitted, out of its gradient.
+        """
+        temperature = self.log_temperature[softmax].exp().to(logits.dtype)
+        if not temperature.requires_grad:
+            return logits / temperature
+        finite = logits.isfinite()  # -inf / T would give a NaN gradient
+        return torch.where(finite, torch.where(finite, logits, 0.0) / temperature, logits)
 
     @abstractmethod
     def log_proba(self, features: Batch) -> torch.Tensor:

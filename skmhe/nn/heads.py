@@ -59,6 +59,7 @@ class ProductHead(SingleLabelHead):
             generator=generator,
             sparse_grad=sparse_grad,
         )
+        self._init_temperatures(len(self.factors))
 
     def forward(self, features: Batch) -> torch.Tensor:
         """Concatenated head logits, shape ``(n, sum(factors))``."""
@@ -72,20 +73,27 @@ class ProductHead(SingleLabelHead):
             return multi_head_cross_entropy(self(features), codes, self.factors)
         return row_mean(multi_head_cross_entropy(self(features), codes, self.factors, "none"), sample_weight)
 
+    def tempered_logits(self, features: Batch) -> torch.Tensor:
+        """The logits with head ``h``'s divided by its temperature, ``(n, sum(factors))``."""
+        logits = self(features)
+        sizes = torch.as_tensor(self.factors, device=logits.device)
+        scale = self.log_temperature.exp().to(logits.dtype).repeat_interleave(sizes, output_size=logits.shape[1])
+        return logits / scale
+
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact top-``k`` valid codes and their renormalised log-probabilities."""
-        logits = precise(self(features))
+        logits = precise(self.tempered_logits(features))
         values, codes = kronecker_topk(logits, self.factors, k, self.n_classes)
         log_mass = kronecker_log_mass(exact(logits), self.factors, self.n_classes)
         return exact(values) - log_mass[:, None], codes
 
     def log_proba(self, features: Batch) -> torch.Tensor:
         """Log-probabilities of the valid codes, shape ``(n, n_classes)``."""
-        return kronecker_log_proba(exact(self(features)), self.factors, self.n_classes)
+        return kronecker_log_proba(exact(self.tempered_logits(features)), self.factors, self.n_classes)
 
     def log_likelihood(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
         """``log p(code | x)`` renormalised over the valid codes, shape ``(n,)``."""
-        logits = exact(self(features))
+        logits = exact(self.tempered_logits(features))
         nll = multi_head_cross_entropy(logits, codes, self.factors, "none")
         return -nll - kronecker_log_mass(logits, self.factors, self.n_classes)
 

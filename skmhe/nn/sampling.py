@@ -74,6 +74,7 @@ class SamplingHead(SingleLabelHead):
         self.classifier = EmbeddingTable(n_codes, in_features, generator=generator)
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if generator else 0
         self.sampler = torch.Generator().manual_seed(seed)
+        self._init_temperatures(1)  # one softmax over every code
 
     def _check_dense(self, features: Batch) -> None:
         if isinstance(features, SparseBatch):
@@ -122,9 +123,9 @@ class SamplingHead(SingleLabelHead):
         return digits_to_codes(codes, self.factors)
 
     def logits(self, features: Batch) -> torch.Tensor:
-        """Logits of every valid code, ``(n, n_classes)``."""
+        """Logits of every valid code divided by the temperature, ``(n, n_classes)``."""
         self._check_dense(features)
-        return self.classifier.score_all(precise(features), self.n_classes)
+        return self.tempered(self.classifier.score_all(precise(features), self.n_classes))
 
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact top-``k`` codes of the full softmax and their log-probabilities."""
