@@ -10,10 +10,12 @@ They return a float, or the metric at every cut-off ``1..k`` with ``all_k=True``
 - :func:`inverse_propensity`, :func:`psp_at_k`: propensity-scored precision (Jain et al. 2016)
 - :func:`make_topk_scorer`: a ``scorer(estimator, X, y)`` for ``GridSearchCV`` and
   ``cross_val_score``; it also scores a ``Pipeline`` and a fitted search
+- :func:`expected_calibration_error`: ECE of single-label top-1 probabilities
 
 Only NumPy and SciPy are used here.
 """
 
+from ._calibration import expected_calibration_error
 from ._ndcg import ndcg_at_k
 from ._precision import precision_at_k
 from ._propensity import inverse_propensity
@@ -22,6 +24,7 @@ from ._recall import recall_at_k
 from ._scorer import make_topk_scorer
 
 __all__ = [
+    "expected_calibration_error",
     "inverse_propensity",
     "make_topk_scorer",
     "ndcg_at_k",
