@@ -14,7 +14,8 @@ with the fit's wall and CPU seconds and the calibrated fit's CPU time relative t
   random training rows (default 200,000 of 929,589, to bound the dense softmax's fits) and the
   first ``--max-test-rows`` test rows whose word the training rows hold.
 
-Every fit of a data set runs in one spawned process with ``--threads`` threads.
+Every fit of a data set runs in one spawned process with ``--threads`` threads (``--quick``:
+in the calling process).
 
 Usage::
 
@@ -73,39 +74,50 @@ def load(name: str, args) -> dict:
 
 def _fit_all(data: dict, ctx: dict) -> list[dict]:
     """Every method, uncalibrated then calibrated, with the test scores (runs in a child)."""
-    import numpy as np
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(ctx["threads"])
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch's one-off lazy imports, untimed
+    try:
+        return [row for method in ctx["methods"] for row in _fit_method(method, data, ctx)]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_method(method: str, data: dict, ctx: dict) -> list[dict]:
+    """The two rows of one method: uncalibrated, then calibrated (the same seed)."""
+    rows = []
+    params = {"factors": (data["n_classes"],)} if method == "dense" else {"method": method}
+    for calibration in CALIBRATIONS:
+        rows.append({"model": method, "calibration": str(calibration),
+                     **_fit_one({**params, **ctx["params"], "calibration": calibration}, data, ctx["seed"])})
+    rows[0]["cpu_vs_uncalibrated"] = 1.0
+    rows[1]["cpu_vs_uncalibrated"] = rows[1]["fit_cpu_s"] / rows[0]["fit_cpu_s"]
+    return rows
+
+
+def _fit_one(params: dict, data: dict, seed: int) -> dict:
+    """Fit ``MHEClassifier(**params)``; its temperatures, test scores and fit time."""
+    import numpy as np
 
     from skmhe import MHEClassifier
     from skmhe.metrics import expected_calibration_error
 
-    torch.set_num_threads(ctx["threads"])
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch's one-off lazy imports, untimed
+    clf = MHEClassifier(random_state=seed, early_stopping=True, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu, wall = time.process_time(), time.perf_counter()
+        clf.fit(data["X_train"], data["y_train"])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     y_test = np.asarray(data["y_test"])
-    rows = []
-    for method in ctx["methods"]:
-        params = {"factors": (data["n_classes"],)} if method == "dense" else {"method": method}
-        params.update(ctx["params"])
-        for calibration in CALIBRATIONS:
-            clf = MHEClassifier(random_state=ctx["seed"], early_stopping=True, calibration=calibration, **params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cpu, wall = time.process_time(), time.perf_counter()
-                clf.fit(data["X_train"], data["y_train"])
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            labels, proba = clf.predict_topk(data["X_test"], k=1)
-            rows.append({
-                "model": method, "calibration": str(calibration),
-                "temperatures": " ".join(f"{t:.3g}" for t in clf.temperatures_),
-                "accuracy": float(np.mean(labels[:, 0] == y_test)),
-                "nll": float(-np.mean(clf.log_likelihood(data["X_test"], y_test))),
-                "ece": expected_calibration_error(y_test, labels, proba),
-                "confidence": float(np.mean(proba[:, 0])), "fit_s": wall, "fit_cpu_s": cpu,
-                "epochs": clf.n_iter_, "factors": "x".join(map(str, clf.codec_.factors)),
-            })
-        rows[-1]["cpu_vs_uncalibrated"] = rows[-1]["fit_cpu_s"] / rows[-2]["fit_cpu_s"]
-        rows[-2]["cpu_vs_uncalibrated"] = 1.0
-    return rows
+    labels, proba = clf.predict_topk(data["X_test"], k=1)
+    return {"temperatures": " ".join(f"{t:.3g}" for t in clf.temperatures_),
+            "accuracy": float(np.mean(labels[:, 0] == y_test)),
+            "nll": float(-np.mean(clf.log_likelihood(data["X_test"], y_test))),
+            "ece": expected_calibration_error(y_test, labels, proba),
+            "confidence": float(np.mean(proba[:, 0])), "fit_s": wall, "fit_cpu_s": cpu,
+            "epochs": clf.n_iter_, "factors": "x".join(map(str, clf.codec_.factors))}
 
 
 def run(name: str, args, log=print) -> list[dict]:
@@ -115,7 +127,8 @@ def run(name: str, args, log=print) -> list[dict]:
            "params": {"max_iter": QUICK["max_iter"]} if args.quick else {}}
     log(f"  {name}: {data['X_train'].shape[0]:,} training rows, {data['X_test'].shape[0]:,} test rows ...",
         flush=True)
-    result = run_isolated(_fit_all, data, ctx)
+    # --quick: in this process (a smoke test, timings aside); else a process of its own
+    result = _fit_all(data, ctx) if args.quick else run_isolated(_fit_all, data, ctx)
     if isinstance(result, dict):  # the child failed
         log(f"  {name} failed: {result['error']}")
         return [{"dataset": name, "model": "all", "status": f"error: {result['error']}"}]

@@ -14,6 +14,8 @@ Parts (``--parts``, default all):
   (torchrun, gloo) on the same data;
 * ``defaults``: ``bench_defaults`` -- every estimator with its default parameters beside the
   peers' defaults (multi-label, digit pairs, PTB) and a default fit on a million rows;
+* ``calibration``: ``bench_calibration`` -- every method before and after temperature scaling
+  (top-1, log-loss, calibration error) on digit pairs and PTB;
 * ``kernels``: ``bench_kernels`` -- the Triton kernels; runs only where CUDA is available
   (timings of the CPU interpreter say nothing about kernel speed).
 
@@ -46,6 +48,7 @@ PARTS: dict[str, tuple[str, bool]] = {
     "xmlc": ("benchmarks.bench_xmlc", True),
     "scaleout": ("benchmarks.bench_scaleout", False),
     "defaults": ("benchmarks.bench_defaults", False),
+    "calibration": ("benchmarks.bench_calibration", False),
     "kernels": ("benchmarks.bench_kernels", False),
 }
 
