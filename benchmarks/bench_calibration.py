@@ -10,11 +10,13 @@ temperatures alone. Reported on the test split: top-1, log-loss (mean negative l
 with the fit's wall and CPU seconds and the calibrated fit's CPU time relative to the other.
 
 * ``digits``: digit pairs (``load_digit_pairs``, 100 classes, 20,000 / 5,000 rows);
+* ``synthetic``: the case of issue 18 (sparse ``make_extreme_classification``, 1,000 classes,
+  10,000 / 2,000 rows, 5 epochs);
 * ``ptb``: PTB next word (previous 3 words one-hot, 10,000 classes), ``--max-train-rows``
   random training rows (default 200,000 of 929,589, to bound the dense softmax's fits) and the
   first ``--max-test-rows`` test rows whose word the training rows hold.
 
-Every fit of a data set runs in one spawned process with ``--threads`` threads (``--quick``:
+The two fits of a method run in one spawned process with ``--threads`` threads (``--quick``:
 in the calling process).
 
 Usage::
@@ -33,7 +35,7 @@ import warnings
 from . import _cli
 from ._common import markdown_table, run_isolated
 
-DATASETS = ("digits", "ptb")
+DATASETS = ("digits", "ptb", "synthetic")
 METHODS = ("cascade", "product", "sampling", "dense")
 CALIBRATIONS = (None, "temperature")
 #: ``--quick``: rows per split, and the epoch budget, to smoke-test every path in seconds
@@ -57,6 +59,14 @@ def load(name: str, args) -> dict:
         n_train, n_test = (QUICK["train"], QUICK["test"]) if args.quick else (20_000, 5_000)
         X_tr, X_te, y_tr, y_te = load_digit_pairs(n_train, n_test, random_state=0)
         return {"X_train": X_tr, "y_train": y_tr, "X_test": X_te, "y_test": y_te, "n_classes": 100}
+    if name == "synthetic":
+        from skmhe.datasets import make_extreme_classification
+
+        n_train, n_test = (QUICK["train"], QUICK["test"]) if args.quick else (10_000, 2_000)
+        X, y = make_extreme_classification(n_samples=n_train + n_test, n_classes=1_000, sparse=True,
+                                           random_state=args.seed)
+        return {"X_train": X[:n_train], "y_train": y[:n_train], "X_test": X[n_train:], "y_test": y[n_train:],
+                "n_classes": 1_000, "params": {"max_iter": 5}}
     from skmhe.datasets import load_ptb
 
     bunch = load_ptb(context=3)
@@ -89,6 +99,7 @@ def _fit_method(method: str, data: dict, ctx: dict) -> list[dict]:
     """The two rows of one method: uncalibrated, then calibrated (the same seed)."""
     rows = []
     params = {"factors": (data["n_classes"],)} if method == "dense" else {"method": method}
+    params.update(data.get("params", {}))
     for calibration in CALIBRATIONS:
         rows.append({"model": method, "calibration": str(calibration),
                      **_fit_one({**params, **ctx["params"], "calibration": calibration}, data, ctx["seed"])})
@@ -117,26 +128,31 @@ def _fit_one(params: dict, data: dict, seed: int) -> dict:
             "nll": float(-np.mean(clf.log_likelihood(data["X_test"], y_test))),
             "ece": expected_calibration_error(y_test, labels, proba),
             "confidence": float(np.mean(proba[:, 0])), "fit_s": wall, "fit_cpu_s": cpu,
-            "epochs": clf.n_iter_, "factors": "x".join(map(str, clf.codec_.factors))}
+            "epochs": clf.n_iter_, "factors": "x".join(map(str, clf.codec_.factors)),
+            "validation_accuracy": clf.best_validation_score_}
 
 
 def run(name: str, args, log=print) -> list[dict]:
-    """Rows for one data set (one spawned process for all its fits)."""
+    """Rows for one data set: each method in a spawned process of its own (``--quick``: in this one)."""
     data = load(name, args)
-    ctx = {"threads": args.threads, "seed": args.seed, "methods": args.methods,
+    ctx = {"threads": args.threads, "seed": args.seed,
            "params": {"max_iter": QUICK["max_iter"]} if args.quick else {}}
-    log(f"  {name}: {data['X_train'].shape[0]:,} training rows, {data['X_test'].shape[0]:,} test rows ...",
-        flush=True)
-    # --quick: in this process (a smoke test, timings aside); else a process of its own
-    result = _fit_all(data, ctx) if args.quick else run_isolated(_fit_all, data, ctx)
-    if isinstance(result, dict):  # the child failed
-        log(f"  {name} failed: {result['error']}")
-        return [{"dataset": name, "model": "all", "status": f"error: {result['error']}"}]
-    for row in result:
-        log(f"  {name} {row['model']} calibration={row['calibration']}: top-1 {row['accuracy']:.4f}, "
-            f"log-loss {row['nll']:.4f}, ECE {row['ece']:.4f}, {row['fit_cpu_s']:.1f} CPU s")
-    return [{"dataset": name, "n_train": data["X_train"].shape[0], "n_test": data["X_test"].shape[0],
-             **row, "status": "ok"} for row in result]
+    log(f"  {name}: {data['X_train'].shape[0]:,} training rows, {data['X_test'].shape[0]:,} test rows", flush=True)
+    rows = []
+    for method in args.methods:
+        job = {**ctx, "methods": [method]}
+        result = _fit_all(data, job) if args.quick else run_isolated(_fit_all, data, job)
+        if isinstance(result, dict):  # the child failed
+            log(f"  {name} {method} failed: {result['error']}")
+            rows.append({"dataset": name, "model": method, "status": f"error: {result['error']}"})
+            continue
+        for row in result:
+            log(f"  {name} {method} calibration={row['calibration']}: top-1 {row['accuracy']:.4f}, "
+                f"log-loss {row['nll']:.4f}, ECE {row['ece']:.4f}, temperatures {row['temperatures']}, "
+                f"{row['fit_cpu_s']:.1f} CPU s", flush=True)
+        rows += [{"dataset": name, "n_train": data["X_train"].shape[0], "n_test": data["X_test"].shape[0],
+                  **row, "status": "ok"} for row in result]
+    return rows
 
 
 def render_markdown(report: dict) -> str:

@@ -86,7 +86,6 @@ def fit_log_temperatures(head: SingleLabelHead, batches, *, max_iter: int = MAX_
             state = {**fixed, "head.log_temperature": bound * torch.tanh(free / bound)}
             loss = -functional_call(module, state, (features, codes)).sum() / n_rows
             loss.backward()
-            loss = loss.detach()
             total += loss.item()
         seen.append((total, bound * torch.tanh(free.detach() / bound)))
         return total
@@ -95,9 +94,10 @@ def fit_log_temperatures(head: SingleLabelHead, batches, *, max_iter: int = MAX_
     if math.isfinite(seen[0][0]):
         optimizer.step(closure)
     finite = [(loss, log_t) for loss, log_t in seen if math.isfinite(loss) and bool(log_t.isfinite().all())]
-    if not finite or min(finite, key=lambda s: s[0])[0] >= seen[0][0]:
+    best = min(finite, key=lambda point: point[0], default=None)
+    if best is None or best[0] >= seen[0][0]:
         return torch.zeros_like(free.detach())
-    return min(finite, key=lambda s: s[0])[1]
+    return best[1]
 
 
 def start_calibration(estimator, n_samples: int, continuing: bool) -> None:
