@@ -137,7 +137,8 @@ def run(name: str, args, log=print) -> list[dict]:
     data = load(name, args)
     ctx = {"threads": args.threads, "seed": args.seed,
            "params": {"max_iter": QUICK["max_iter"]} if args.quick else {}}
-    log(f"  {name}: {data['X_train'].shape[0]:,} training rows, {data['X_test'].shape[0]:,} test rows", flush=True)
+    log(f"  {name}: {data['X_train'].shape[0]:,} training rows, {data['X_test'].shape[0]:,} test rows",
+        flush=True)
     rows = []
     for method in args.methods:
         job = {**ctx, "methods": [method]}
@@ -158,7 +159,8 @@ def run(name: str, args, log=print) -> list[dict]:
 def render_markdown(report: dict) -> str:
     lines = ["## Calibration: every method before and after temperature scaling "
              "(`python -m benchmarks.bench_calibration`)", "",
-             _cli.machine_line(report["machine"], report["threads"]), _cli.commit_line(report["machine"]["git"]),
+             _cli.machine_line(report["machine"], report["threads"]),
+             _cli.commit_line(report["machine"]["git"]),
              "", report["command"], "", markdown_table(report["rows"], COLUMNS), ""]
     for name, sizes in report["sizes"].items():
         lines.append(f"- {name}: {sizes[0]:,} training rows, {sizes[1]:,} test rows.")

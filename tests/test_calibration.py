@@ -46,7 +46,8 @@ def test_ece_averages_confidences_within_a_bin_and_keeps_the_ends():
     assert expected_calibration_error([1, 2], [1, 0], [1.0, 0.0]) == 0.0
     # calibrated: 7 right out of 10 at confidence 0.7
     right = np.arange(10) < 7
-    assert expected_calibration_error(np.zeros(10), np.where(right, 0, 1), np.full(10, 0.7)) == pytest.approx(0.0)
+    ece = expected_calibration_error(np.zeros(10), np.where(right, 0, 1), np.full(10, 0.7))
+    assert ece == pytest.approx(0.0)
 
 
 def test_ece_takes_the_first_column_of_topk_arrays():

@@ -77,8 +77,8 @@ class ProductHead(SingleLabelHead):
         """The logits with head ``h``'s divided by its temperature, ``(n, sum(factors))``."""
         logits = self(features)
         sizes = torch.as_tensor(self.factors, device=logits.device)
-        scale = self.log_temperature.exp().to(logits.dtype).repeat_interleave(sizes, output_size=logits.shape[1])
-        return logits / scale
+        temperatures = self.log_temperature.exp().to(logits.dtype)
+        return logits / temperatures.repeat_interleave(sizes, output_size=logits.shape[1])
 
     def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact top-``k`` valid codes and their renormalised log-probabilities."""
