@@ -16,6 +16,9 @@ Parts (``--parts``, default all):
   peers' defaults (multi-label, digit pairs, PTB) and a default fit on a million rows;
 * ``calibration``: ``bench_calibration`` -- every method before and after temperature scaling
   (top-1, log-loss, calibration error) on digit pairs and PTB;
+* ``label_codes``: ``bench_label_codes`` -- given against data-aware label codes
+  (``label_order``), every method, on digit pairs, synthetic data, PTB and Mulan sets, and the
+  code step's own cost up to a million labels;
 * ``kernels``: ``bench_kernels`` -- the Triton kernels; runs only where CUDA is available
   (timings of the CPU interpreter say nothing about kernel speed).
 
@@ -49,6 +52,7 @@ PARTS: dict[str, tuple[str, bool]] = {
     "scaleout": ("benchmarks.bench_scaleout", False),
     "defaults": ("benchmarks.bench_defaults", False),
     "calibration": ("benchmarks.bench_calibration", False),
+    "label_codes": ("benchmarks.bench_label_codes", False),
     "kernels": ("benchmarks.bench_kernels", False),
 }
 

@@ -27,9 +27,11 @@ from ._schedule import (
     auto_max_iter,
     lr_schedule,
 )
+from ._label_codes import resolve_label_order
 from ._threads import N_JOBS_CONSTRAINT
 from ._training import Trainer, make_optimizer, restore_optimizer, sparse_gradient_parameters
 from ._validation import check_float32_range, check_k, format_bytes
+from .codec import LabelCodec
 from .nn import MHENetwork, MLPBackbone, init_gain
 from .nn.precision import exact, precise
 
@@ -60,6 +62,7 @@ COMMON_PARAMETER_CONSTRAINTS: dict = {
     "proba_memory_limit": [Interval(Integral, 1, None, closed="left")],
     "sparse_updates": [StrOptions({"auto"}), "boolean"],
     "n_jobs": N_JOBS_CONSTRAINT,
+    "label_order": [StrOptions({"auto", "given"}), "array-like"],
 }
 
 
@@ -165,6 +168,12 @@ class MHEBase:
     @property
     def _device(self) -> torch.device:
         return next(self.network_.parameters()).device
+
+    def _label_codes(self, X, Y: sp.csr_matrix, codec: LabelCodec, kind: str) -> LabelCodec:
+        """``codec`` with the label order that ``label_order`` asks for (``Y``: the rows' classes)."""
+        seed = agreed_seed(self._draw_seed())  # every rank of a data-parallel fit: the same code
+        order = resolve_label_order(self.label_order, self.classes_, X, Y, codec.factors, kind, seed)
+        return codec if order is None else LabelCodec(codec.factors, order)
 
     # -- training ------------------------------------------------------
     def _initialise(self, X) -> None:
@@ -318,7 +327,7 @@ class MHEBase:
         head = self.network_.head
         topk = lambda features: head.topk(features, k)  # noqa: E731
         for rows, (values, codes) in self._feature_batches(X, head.inference_width(k), topk):
-            labels[rows] = codes.cpu().numpy()
+            labels[rows] = self.codec_.to_labels(codes.cpu().numpy())
             scores[rows] = exact(values).exp().cpu().numpy()
         return labels, scores
 
@@ -328,8 +337,10 @@ class MHEBase:
         self._check_dense_output(X.shape[0], n_classes)
         out = np.empty((X.shape[0], n_classes), dtype=np.float64)
         head = self.network_.head
+        order = self.codec_.order  # label i's column is its code's
         for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
-            out[rows] = values.cpu().numpy()
+            values = values.cpu().numpy()
+            out[rows] = values if order is None else values[:, order]
         return out
 
     def _inference_rows(self, width: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -18,7 +19,7 @@ from sklearn.utils._param_validation import Interval
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._calibration import CALIBRATION_PARAMETER_CONSTRAINTS, calibrate, start_calibration
-from ._head_registry import METHOD_PARAMETER_CONSTRAINTS, make_head
+from ._head_registry import LABEL_CODES, METHOD_PARAMETER_CONSTRAINTS, make_head
 from ._sample_weight import check_sample_weight, weighted_mean
 from ._threads import scoped_threads
 from ._validation import check_class_labels, describe_label_change, refuse_sparse_labels
@@ -193,12 +194,27 @@ class MHEClassifier(
         the temperatures to 1. The validation log-likelihood is unweighted
         (``sample_weight`` does not enter it).
 
+    label_order : {"auto", "given"} or array-like of shape (n_classes,), default="auto"
+        Which code each class gets. ``"auto"``: chosen from the training data
+        before the network is built, from each class's mean (row-normalised,
+        projected) row and its log-frequency: for the product and the cascade,
+        codes whose digits' vectors add up to each class's (the product's
+        logit is such a sum; the cascade's groups are then the first digit);
+        for sampling, balanced 2-means clusters (:mod:`skmhe._label_codes`;
+        measured in ``benchmarks/RESULTS.md``, "Label codes"). ``"given"``:
+        the sorted order of the classes. An array: the classes listed in code
+        order. Predictions, ``classes_`` and the
+        columns of :meth:`predict_proba` are in the classes' order whatever
+        the code. :meth:`partial_fit` chooses the code from its first call's
+        data.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     codec_ : LabelCodec
-        The mixed-radix code of the class indices.
+        The mixed-radix code of the class indices; ``codec_.order`` holds the
+        code of each class (None for the given order).
     network_ : torch.nn.Module
         The trained network (backbone and product head).
     n_features_in_ : int
@@ -285,6 +301,7 @@ class MHEClassifier(
         sampling_mode="random",
         n_jobs=None,
         calibration=None,
+        label_order="auto",
     ):
         self.factors = factors
         self.n_heads = n_heads
@@ -313,6 +330,7 @@ class MHEClassifier(
         self.sampling_mode = sampling_mode
         self.n_jobs = n_jobs
         self.calibration = calibration
+        self.label_order = label_order
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _make_codec(self, n_classes: int) -> LabelCodec:
@@ -370,10 +388,18 @@ class MHEClassifier(
             )
         return idx
 
-    def _start(self, X, classes: np.ndarray) -> None:
+    def _start(self, X, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """New classes, label code and network for ``(X, y)``; returns ``y``'s class positions."""
         self.classes_ = classes
-        self.codec_ = self._make_codec(len(classes))
+        y_index = self._index_of(y)
+        rows = sp.csr_matrix(
+            (np.ones(len(y_index), dtype=np.float32), (np.arange(len(y_index)), y_index)),
+            shape=(len(y_index), len(classes)),
+        )
+        codec = self._make_codec(len(classes))
+        self.codec_ = self._label_codes(X, rows, codec, LABEL_CODES[self.method])
         self._initialise(X)
+        return y_index
 
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -413,9 +439,10 @@ class MHEClassifier(
                     "warm_start can only be used where `y` has the same classes as in the "
                     f"previous call to fit; new labels: {unseen[:10].tolist()}"
                 )
+            y_index = self._index_of(y)
         else:
-            self._start(X, np.unique(y))
-        self._train(X, self._index_of(y), incremental=False, sample_weight=sample_weight)
+            y_index = self._start(X, np.unique(y), y)
+        self._train(X, y_index, incremental=False, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -463,9 +490,8 @@ class MHEClassifier(
                     "`classes` is not the same as on the first call to partial_fit: "
                     f"{describe_label_change(self.classes_, classes)}"
                 )
-        if first:
-            self._start(X, classes)
-        self._train(X, self._index_of(y), incremental=True, sample_weight=sample_weight)
+        y_index = self._start(X, classes, y) if first else self._index_of(y)
+        self._train(X, y_index, incremental=True, sample_weight=sample_weight)
         return self
 
     @scoped_threads

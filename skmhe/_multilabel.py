@@ -31,8 +31,8 @@ _AUTO_FLAT_MAX_LABELS = 1024
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     """Multi-layer perceptron with a Multi-Head Cascade (MHC) multi-label output.
 
-    The labels ``0..L-1`` are cut into contiguous groups of ``group_size``
-    (no label clustering). A group head scores the groups with sigmoids; a
+    The labels are cut into groups of ``group_size``: clusters of similar
+    labels by default (``label_order``). A group head scores the groups with sigmoids; a
     second stage scores only the labels of the candidate groups, through a
     query projection of the features and a table of label embeddings. While
     training, the candidates are the ``n_candidate_groups`` best groups plus
@@ -82,6 +82,15 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         code): ``"auto"`` batch size, rate and epoch budget from the number
         of samples, a cosine schedule, early stopping from 10,000 samples.
         Early stopping watches precision@1 on the held-out rows.
+
+    label_order : {"auto", "given"} or array-like of shape (n_labels,), default="auto"
+        Which labels share a group. ``"auto"``: balanced clusters of the
+        labels' mean (row-normalised, projected) feature rows, as Parabel's
+        PIFA clustering, chosen in ``fit`` before the network is built
+        (:mod:`skmhe._label_codes`); the flat layer (one level) needs none.
+        ``"given"``: contiguous groups of the labels in their order. An
+        array: the labels (``classes_`` values) listed in code order.
+        Predictions and columns stay in the labels' order.
 
     Attributes
     ----------
@@ -154,6 +163,7 @@ batch_size_, learning_rate_
         proba_memory_limit=4 * 2**30,
         sparse_updates="auto",
         n_jobs=None,
+        label_order="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -180,6 +190,7 @@ batch_size_, learning_rate_
         self.proba_memory_limit = proba_memory_limit
         self.sparse_updates = sparse_updates
         self.n_jobs = n_jobs
+        self.label_order = label_order
 
     # -- pieces used by MHEBase ---------------------------------------------
     def _levels(self, n_labels: int) -> int:
@@ -220,7 +231,13 @@ batch_size_, learning_rate_
         return None if len(self.classes_) * width <= _MAX_AUTO_TABLE else _AUTO_EMBEDDING
 
     def _targets(self, Y: sp.csr_matrix) -> sp.csr_matrix:
-        return Y
+        """``Y`` with its columns moved to the labels' codes (the head's columns)."""
+        order = self.codec_.order
+        if order is None:
+            return Y
+        coded = sp.csr_matrix((Y.data, order[Y.indices], Y.indptr), shape=Y.shape)
+        coded.sort_indices()
+        return coded
 
     def _validation_score(self, X, Y: sp.csr_matrix, sample_weight=None) -> float:
         top = self._topk_indices(X, 1)[0][:, 0]
@@ -265,7 +282,7 @@ batch_size_, learning_rate_
                 )
         else:
             self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
-            self.codec_ = self._make_codec(len(classes))
+            self.codec_ = self._label_codes(X, Y, self._make_codec(len(classes)), "hierarchical")
             self._initialise(X)
         self._train(X, Y, incremental=False, sample_weight=sample_weight)
         return self

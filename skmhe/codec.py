@@ -41,10 +41,21 @@ class LabelCodec:
     joint distribution of a multi-head product classifier is the Kronecker
     product of the heads' distributions in this same order.
 
+    A codec may also hold a *label order*: the code of each label, a
+    permutation of ``range(n_labels)`` chosen from the data
+    (:mod:`skmhe._label_codes`), so that labels sharing a digit are similar.
+    :meth:`encode` then maps labels through it and :meth:`decode` back;
+    without one, label ``y`` has code ``y`` (the given order). Codes from
+    ``n_labels`` to ``n_codes`` stay padding either way.
+
     Parameters
     ----------
     factors : sequence of int
         Head sizes ``(C_1, ..., C_H)``, each >= 1.
+    order : array-like of int, shape (n_labels,), default=None
+        The code of each label ``0..n_labels-1``: a permutation of
+        ``range(n_labels)``, ``n_labels <= prod(factors)``. ``None``: the
+        identity over every code.
 
     Attributes
     ----------
@@ -54,6 +65,8 @@ class LabelCodec:
         ``prod(factors)``, the number of representable codes.
     strides : tuple of int
         ``strides[h] = prod(factors[h+1:])``.
+    order : ndarray of int64, shape (n_labels,) or None
+        The code of each label, or None for the given order.
 
     Examples
     --------
@@ -64,10 +77,12 @@ class LabelCodec:
     [42]
     """
 
-    def __init__(self, factors: Sequence[int]):
+    def __init__(self, factors: Sequence[int], order=None):
         self.factors = _check_factors(factors)
         self.n_codes = math.prod(self.factors)
         self.strides = strides(self.factors)
+        self.order = None if order is None else _check_order(order, self.n_codes)
+        self._labels_of_codes = None if self.order is None else np.argsort(self.order)
 
     @property
     def n_heads(self) -> int:
@@ -75,10 +90,20 @@ class LabelCodec:
         return len(self.factors)
 
     def __repr__(self) -> str:
-        return f"LabelCodec(factors={self.factors})"
+        order = "" if self.order is None else f", order=<{self.order.size} codes>"
+        return f"LabelCodec(factors={self.factors}{order})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LabelCodec) and other.factors == self.factors
+        if not isinstance(other, LabelCodec) or other.factors != self.factors:
+            return False
+        if self.order is None or other.order is None:
+            return self.order is None and other.order is None
+        return np.array_equal(self.order, other.order)
+
+    def __setstate__(self, state):  # codecs pickled before label orders existed
+        state.setdefault("order", None)
+        state.setdefault("_labels_of_codes", None)
+        self.__dict__.update(state)
 
     def __hash__(self) -> int:
         return hash(self.factors)
@@ -128,13 +153,58 @@ class LabelCodec:
                 raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
         return arr.astype(np.int64, copy=False)
 
+    @property
+    def n_labels(self) -> int:
+        """Labels the codec maps: ``len(order)``, or ``n_codes`` without an order."""
+        return self.n_codes if self.order is None else int(self.order.size)
+
+    def to_codes(self, y) -> np.ndarray:
+        """Labels -> their codes (through :attr:`order`), shape preserved.
+
+        Parameters
+        ----------
+        y : array-like of int
+            Labels in ``[0, n_labels)``.
+
+        Returns
+        -------
+        codes : ndarray of int64, shaped like ``y``
+        """
+        y = self._as_labels(y)
+        if y.size and (y.min() < 0 or y.max() >= self.n_labels):
+            bad = y[(y < 0) | (y >= self.n_labels)].ravel()[0]
+            raise ValueError(
+                f"label {int(bad)} is outside [0, {self.n_labels}) for factors {self.factors}"
+            )
+        return y if self.order is None else self.order[y]
+
+    def to_labels(self, codes) -> np.ndarray:
+        """Codes -> their labels (inverse of :meth:`to_codes`), shape preserved.
+
+        Parameters
+        ----------
+        codes : array-like of int
+            Codes in ``[0, n_labels)`` (padding codes have no label).
+
+        Returns
+        -------
+        labels : ndarray of int64, shaped like ``codes``
+        """
+        codes = self._as_labels(codes)
+        if self.order is None:
+            return codes
+        if codes.size and (codes.min() < 0 or codes.max() >= self.n_labels):
+            bad = codes[(codes < 0) | (codes >= self.n_labels)].ravel()[0]
+            raise ValueError(f"code {int(bad)} is padding or outside [0, {self.n_labels})")
+        return self._labels_of_codes[codes]
+
     def encode(self, y) -> np.ndarray:
-        """Global labels -> local labels.
+        """Labels -> local labels (the digits of their codes).
 
         Parameters
         ----------
         y : array-like of int, shape (n,)
-            Codes in ``[0, n_codes)``.
+            Labels in ``[0, n_labels)`` (``[0, n_codes)`` without an order).
 
         Returns
         -------
@@ -143,9 +213,7 @@ class LabelCodec:
         y = self._as_labels(y)
         if y.ndim != 1:
             raise ValueError(f"encode expects a 1-D array of labels, got shape {y.shape}")
-        if y.size and (y.min() < 0 or y.max() >= self.n_codes):
-            bad = y[(y < 0) | (y >= self.n_codes)][0]
-            raise ValueError(f"label {int(bad)} is outside [0, {self.n_codes}) for factors {self.factors}")
+        y = self.to_codes(y)
         _check_int64_strides(self.factors, self.strides)
         strides = np.asarray(self.strides, dtype=np.int64)
         factors = np.asarray(self.factors, dtype=np.int64)
@@ -168,10 +236,24 @@ class LabelCodec:
         factors = np.asarray(self.factors, dtype=np.int64)
         if codes.size and ((codes < 0).any() or (codes >= factors[None, :]).any()):
             raise ValueError(f"local labels must lie in [0, C_h) for factors {self.factors}")
-        return digits_to_codes(codes, self.factors)
+        return self.to_labels(digits_to_codes(codes, self.factors))
 
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _check_order(order, n_codes: int) -> np.ndarray:
+    """``order`` as int64, refused unless it is a permutation of ``range(len(order))`` within the codes."""
+    arr = np.asarray(order)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise ValueError(f"order must be a 1-D array of ints, got shape {arr.shape} and dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size > n_codes:
+        raise ValueError(f"order maps {arr.size} labels but the factors give only {n_codes} codes")
+    if not np.array_equal(np.sort(arr), np.arange(arr.size)):
+        raise ValueError(f"order must be a permutation of range({arr.size}) (each code used once)")
+    arr.setflags(write=False)
+    return arr
 
 
 def _check_int64_strides(factors: tuple[int, ...], strides: tuple[int, ...]) -> None:
