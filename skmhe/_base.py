@@ -169,8 +169,15 @@ class MHEBase:
     def _device(self) -> torch.device:
         return next(self.network_.parameters()).device
 
-    def _label_codes(self, X, Y: sp.csr_matrix, codec: LabelCodec, kind: str) -> LabelCodec:
-        """``codec`` with the label order that ``label_order`` asks for (``Y``: the rows' classes)."""
+    def _label_codes(
+        self, X, Y: sp.csr_matrix, codec: LabelCodec, kind: str, sample_weight=None
+    ) -> LabelCodec:
+        """``codec`` with the label order that ``label_order`` asks for (``Y``: the rows' classes).
+
+        A row's weight counts as that many copies of it, in the labels' means and frequencies.
+        """
+        if sample_weight is not None:
+            Y = sp.csr_matrix(sp.diags(np.asarray(sample_weight, dtype=np.float64)) @ Y)
         seed = agreed_seed(self._draw_seed())  # every rank of a data-parallel fit: the same code
         order = resolve_label_order(self.label_order, self.classes_, X, Y, codec.factors, kind, seed)
         return codec if order is None else LabelCodec(codec.factors, order)

@@ -388,7 +388,7 @@ class MHEClassifier(
             )
         return idx
 
-    def _start(self, X, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _start(self, X, classes: np.ndarray, y: np.ndarray, sample_weight=None) -> np.ndarray:
         """New classes, label code and network for ``(X, y)``; returns ``y``'s class positions."""
         self.classes_ = classes
         y_index = self._index_of(y)
@@ -397,7 +397,7 @@ class MHEClassifier(
             shape=(len(y_index), len(classes)),
         )
         codec = self._make_codec(len(classes))
-        self.codec_ = self._label_codes(X, rows, codec, LABEL_CODES[self.method])
+        self.codec_ = self._label_codes(X, rows, codec, LABEL_CODES[self.method], sample_weight)
         self._initialise(X)
         return y_index
 
@@ -441,7 +441,7 @@ class MHEClassifier(
                 )
             y_index = self._index_of(y)
         else:
-            y_index = self._start(X, np.unique(y), y)
+            y_index = self._start(X, np.unique(y), y, sample_weight)
         self._train(X, y_index, incremental=False, sample_weight=sample_weight)
         return self
 
@@ -490,7 +490,7 @@ class MHEClassifier(
                     "`classes` is not the same as on the first call to partial_fit: "
                     f"{describe_label_change(self.classes_, classes)}"
                 )
-        y_index = self._start(X, classes, y) if first else self._index_of(y)
+        y_index = self._start(X, classes, y, sample_weight) if first else self._index_of(y)
         self._train(X, y_index, incremental=True, sample_weight=sample_weight)
         return self
 

@@ -282,7 +282,8 @@ batch_size_, learning_rate_
                 )
         else:
             self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
-            self.codec_ = self._label_codes(X, Y, self._make_codec(len(classes)), "hierarchical")
+            codec = self._make_codec(len(classes))
+            self.codec_ = self._label_codes(X, Y, codec, "hierarchical", sample_weight)
             self._initialise(X)
         self._train(X, Y, incremental=False, sample_weight=sample_weight)
         return self
