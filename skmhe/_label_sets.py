@@ -129,6 +129,68 @@ def encode_label_sets(y, n_samples: int) -> tuple[sp.csr_matrix, np.ndarray, str
     return Y, classes, form
 
 
+def check_label_space(classes) -> np.ndarray:
+    """``classes`` of ``partial_fit`` as distinct sorted labels.
+
+    Raises
+    ------
+    ValueError
+        When ``classes`` is empty, not 1-D, or lists a label twice.
+    """
+    arr = np.asarray(classes)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"classes must be a non-empty 1-D array of labels, got shape {arr.shape}")
+    unique = np.unique(arr)
+    if unique.size != arr.size:
+        raise ValueError(f"classes lists {arr.size - unique.size} label(s) more than once")
+    return unique
+
+
+def within_label_space(Y: sp.csr_matrix, labels: np.ndarray, form: str, classes: np.ndarray) -> sp.csr_matrix:
+    """Targets from :func:`encode_label_sets` over a label space fixed earlier.
+
+    Parameters
+    ----------
+    Y : csr_matrix of shape (n_samples, n_seen)
+        As returned by :func:`encode_label_sets`.
+    labels : ndarray of shape (n_seen,)
+        Its ``classes``: the label of each column of ``Y``.
+    form : {"sparse", "dense", "lists", "multiclass"}
+        Its ``form``.
+    classes : ndarray of shape (n_labels,)
+        The fixed label space (sorted, distinct). Column ``j`` of an
+        indicator stands for ``classes[j]``.
+
+    Returns
+    -------
+    Y : csr_matrix of int64, shape (n_samples, n_labels)
+
+    Raises
+    ------
+    ValueError
+        An indicator whose width is not ``n_labels``, or label lists (1-D
+        labels) holding a label outside ``classes``.
+    """
+    n_labels = len(classes)
+    if form in ("sparse", "dense"):
+        if Y.shape[1] != n_labels:
+            raise ValueError(
+                f"Y has {Y.shape[1]} columns but the label space has {n_labels} labels "
+                "(fixed by the first call to partial_fit)"
+            )
+        return Y
+    try:
+        pos = np.clip(np.searchsorted(classes, labels), 0, n_labels - 1)
+        unseen = classes[pos] != labels
+    except TypeError:  # labels of another type than classes: none of them is known
+        pos, unseen = np.zeros(len(labels), dtype=np.int64), np.ones(len(labels), dtype=bool)
+    if np.any(unseen):
+        raise ValueError(f"y contains labels not seen in classes_: {labels[unseen][:10].tolist()}")
+    Y = sp.csr_matrix((Y.data, pos[Y.indices], Y.indptr), shape=(Y.shape[0], n_labels))
+    Y.sort_indices()
+    return Y
+
+
 def indicator_dtype(y) -> np.dtype:
     """The dtype of an indicator ``y`` (sparse or dense 2-D), int64 for any other form.
 

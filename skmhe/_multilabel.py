@@ -13,9 +13,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
 from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
-from ._label_sets import decode_label_sets, encode_label_sets, indicator_dtype
+from ._label_sets import (
+    check_label_space,
+    decode_label_sets,
+    encode_label_sets,
+    indicator_dtype,
+    within_label_space,
+)
 from ._sample_weight import check_sample_weight, weighted_mean
 from ._threads import scoped_threads
+from ._validation import describe_label_change
 from .codec import LabelCodec
 from .nn import SigmoidCascadeHead
 
@@ -286,6 +293,72 @@ batch_size_, learning_rate_
             self.codec_ = self._label_codes(X, Y, codec, "hierarchical", sample_weight)
             self._initialise(X)
         self._train(X, Y, incremental=False, sample_weight=sample_weight)
+        return self
+
+    def _start(self, X, classes: np.ndarray, form: str, y) -> None:
+        """A fresh label space, code and network (first ``partial_fit``)."""
+        self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
+        self.codec_ = self._make_codec(len(classes))
+        self._initialise(X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(incremental=True)
+    @scoped_threads
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch over ``(X, y)``, for data streamed in chunks.
+
+        The first call fixes the label space: ``classes`` when given, else
+        the columns of an indicator ``y`` (or the labels of the first chunk
+        for label lists and 1-D ``y``). Every later chunk must fit in it. Each
+        call runs one epoch at the constant peak rate (no schedule, no
+        early stopping), as :meth:`MHEClassifier.partial_fit`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : sparse matrix or array-like of shape (n_samples, n_labels), or list of label lists
+            As in :meth:`fit`; an indicator must have ``n_labels`` columns on
+            every call.
+        classes : array-like of shape (n_labels,), default=None
+            Every label that will ever appear, distinct; checked (not needed)
+            after the first call. For an indicator, its length is the width
+            and its ``j``-th smallest value names column ``j`` (usually
+            ``np.arange(n_labels)``).
+
+        Returns
+        -------
+        self : MHEMultiLabelClassifier
+
+        Raises
+        ------
+        ValueError
+            An indicator narrower or wider than the label space, a label
+            outside it, values other than 0 and 1, or ``classes`` other than
+            on the first call. The model is then left exactly as it was.
+
+        Notes
+        -----
+        A call that continues training first copies the network and the
+        optimizer state (see :func:`skmhe._atomic.atomic_fit`), so that one
+        that raises leaves the model as it was.
+        """
+        first = not hasattr(self, "network_")
+        X = check_X(self, X, reset=first)
+        Y, labels, form = encode_label_sets(y, X.shape[0])
+        if classes is not None:
+            classes = check_label_space(classes)
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    "`classes` is not the same as on the first call to partial_fit: "
+                    f"{describe_label_change(self.classes_, classes)}"
+                )
+        if first:
+            space = labels if classes is None else classes
+            Y = within_label_space(Y, labels, form, space)
+            self._start(X, space, form, y)
+        else:
+            Y = within_label_space(Y, labels, form, self.classes_)
+        self._train(X, Y, incremental=True)
         return self
 
     @scoped_threads

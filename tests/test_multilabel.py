@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.datasets import make_multilabel_classification
 from sklearn.model_selection import GridSearchCV
 
@@ -165,3 +166,80 @@ def test_bad_k_and_memory_cap(data, fitted):
     capped = small(max_iter=1, proba_memory_limit=100).fit(X, sp.csr_matrix(data[1]))
     with pytest.raises(ValueError, match="predict_topk"):
         capped.predict_proba(X)
+
+
+# --------------------------------------------------------------------------- partial_fit
+
+
+def _state(model):
+    """Everything a partial_fit may change: weights, history, label space, predictions."""
+    weights = {k: v.clone() for k, v in model.network_.state_dict().items()}
+    return weights, list(model.loss_curve_), model.classes_.copy(), model.t_
+
+
+def _assert_same_state(before, after):
+    (w0, loss0, classes0, t0), (w1, loss1, classes1, t1) = before, after
+    assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert loss0 == loss1 and t0 == t1
+    np.testing.assert_array_equal(classes0, classes1)
+
+
+def test_partial_fit_streams_csr_chunks_and_learns(data):
+    X, Y = data
+    Xs, Ys = sp.csr_matrix(X), sp.csr_matrix(Y)
+    model = small(group_size=5, n_candidate_groups=5)
+    for epoch in range(8):
+        for start in range(0, 400, 100):
+            model.partial_fit(Xs[start : start + 100], Ys[start : start + 100])
+    assert model.codec_.factors == (5, 5) and len(model.classes_) == 23
+    assert model.n_iter_ == 32 and model.t_ == 32 * 100
+    labels, _ = model.predict_topk(Xs, 1)
+    baseline = precision_at_k(Y, np.full((len(X), 1), np.argmax(Y.sum(0))), 1)
+    assert precision_at_k(Y, labels, 1) > baseline + 0.2
+
+
+def test_partial_fit_fixes_the_label_space_at_the_first_call(data):
+    X, Y = data
+    # a first chunk whose last columns are empty still fixes the indicator's width
+    model = small(max_iter=1).partial_fit(X[:50], sp.csr_matrix(Y[:50]))
+    assert len(model.classes_) == 23
+    # label lists: classes= names labels the first chunk lacks
+    lists = [tuple(np.flatnonzero(row) * 10) for row in Y]
+    model = small(max_iter=1).partial_fit(X[:50], lists[:50], classes=np.arange(23) * 10)
+    np.testing.assert_array_equal(model.classes_, np.arange(23) * 10)
+    model.partial_fit(X[50:], lists[50:])
+    assert set(model.predict_topk(X, 3)[0].ravel()) <= set(model.classes_.tolist())
+
+
+@pytest.mark.parametrize(
+    "make_y, match",
+    [
+        (lambda Y: sp.csr_matrix(np.hstack([Y, Y[:, :1]])), "24 columns but the label space has 23"),
+        (lambda Y: Y[:, :22], "22 columns but the label space has 23"),
+        (lambda Y: Y * 0.5, "only 0 and 1"),
+        (lambda Y: [tuple(np.flatnonzero(r)) + (99,) for r in Y], r"labels not seen in classes_: \[99\]"),
+        (lambda Y: Y[:7], "rows"),
+    ],
+)
+def test_partial_fit_refuses_bad_y_and_keeps_the_model(data, make_y, match):
+    X, Y = data
+    model = small(max_iter=1).partial_fit(X, sp.csr_matrix(Y))
+    model.partial_fit(X, sp.csr_matrix(Y))  # Adam moments exist
+    before, topk = _state(model), model.predict_topk(X, 3)
+    with pytest.raises(ValueError, match=match):
+        model.partial_fit(X, make_y(Y))
+    _assert_same_state(before, _state(model))
+    for old, new in zip(topk, model.predict_topk(X, 3)):
+        assert old.tobytes() == new.tobytes()
+
+
+def test_partial_fit_classes_checks(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="23 columns but the label space has 30"):
+        small(max_iter=1).partial_fit(X, Y, classes=np.arange(30))
+    with pytest.raises(ValueError, match="more than once"):
+        small(max_iter=1).partial_fit(X, Y, classes=np.r_[np.arange(22), 0])
+    model = small(max_iter=1).partial_fit(X, Y, classes=np.arange(23))
+    with pytest.raises(ValueError, match=r"1 label added: \[23\]"):
+        model.partial_fit(X, Y, classes=np.arange(24))
+    assert model.y_format_ == "dense" and model.n_iter_ == 1
