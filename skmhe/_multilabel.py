@@ -12,7 +12,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
-from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._footprint import backbone_parameter_count, cascade_parameter_count, training_state
 from ._label_sets import (
     check_label_space,
     decode_label_sets,
@@ -114,6 +115,27 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
 validation_scores_, best_validation_score_, seed_, sparse_updates_, \
 batch_size_, learning_rate_
         As in :class:`MHEClassifier`.
+
+    Notes
+    -----
+    Memory. With ``F`` features, one hidden layer of width ``w`` (the
+    default), ``L`` labels in ``G = ceil(L / g)`` groups of ``g`` (two levels)
+    and label embeddings of size ``d``, the network has
+
+    ``P = (F + 1) w + (w + 1) G + (w + 1) d + (d + 1) G g``
+
+    parameters: the input layer, the group head, the query projection (absent,
+    and ``d = w``, when ``embedding_size`` resolves to None) and the label
+    table with its biases (``G g >= L`` rows, the last group padded). More
+    hidden layers add ``(w_i + 1) w_{i+1}`` each; ``n_levels=1`` is
+    ``(F + 1) w + (w + 1) L``; ``n_levels=3`` adds a level of group
+    embeddings. Adam keeps two moments per parameter (the lazy
+    ``SparseAdam`` of sparse inputs and of tables of 65,536 rows or more too),
+    so the model and its optimizer hold ``3 P`` float32 values, ``12 P``
+    bytes; :meth:`memory_estimate` computes it. With the defaults at
+    ``F = 100,000`` and ``L = 1,000,000`` (``g = 128``, ``d = 128``) that is
+    ``P = 240`` million, 2.9 GB. :meth:`predict_topk` scores chunks of rows
+    and never forms an ``(n_samples, n_labels)`` matrix.
 
     See Also
     --------
@@ -232,10 +254,11 @@ batch_size_, learning_rate_
             sparse_grad=sparse_grad,
         )
 
-    def _embedding_size(self, width: int) -> int | None:
+    def _embedding_size(self, width: int, n_labels: int | None = None) -> int | None:
         if self.embedding_size is not None:
             return int(self.embedding_size)
-        return None if len(self.classes_) * width <= _MAX_AUTO_TABLE else _AUTO_EMBEDDING
+        n_labels = len(self.classes_) if n_labels is None else n_labels
+        return None if n_labels * width <= _MAX_AUTO_TABLE else _AUTO_EMBEDDING
 
     def _targets(self, Y: sp.csr_matrix) -> sp.csr_matrix:
         """``Y`` with its columns moved to the labels' codes (the head's columns)."""
@@ -360,6 +383,36 @@ batch_size_, learning_rate_
             Y = within_label_space(Y, labels, form, self.classes_)
         self._train(X, Y, incremental=True)
         return self
+
+    def memory_estimate(self, n_features: int, n_labels: int) -> dict[str, int]:
+        """Size of the model and of its optimizer state for data of this shape, before fitting.
+
+        The parameters are counted from the formula in the class Notes (the
+        backbone, the group head, the query projection and the label table),
+        for the current parameters; no network is built.
+
+        Parameters
+        ----------
+        n_features : int
+            Columns of ``X``.
+        n_labels : int
+            Columns of the indicator ``Y``.
+
+        Returns
+        -------
+        estimate : dict
+            ``"parameters"`` (weights and biases), ``"optimizer_state"`` (Adam's
+            two moments per parameter, lazy or not) and ``"bytes"`` (both, in
+            float32). Training adds the gradients of the dense parameters
+            and the batch's activations; a ``partial_fit`` (or warm start) that
+            continues training adds one copy of the parameters and moments
+            (see :func:`skmhe._atomic.atomic_fit`).
+        """
+        sizes = hidden_sizes(self.hidden_layer_sizes)
+        width = sizes[-1] if sizes else int(n_features)
+        factors = self._make_codec(int(n_labels)).factors
+        head = cascade_parameter_count(width, factors, self._embedding_size(width, int(n_labels)))
+        return training_state(backbone_parameter_count(n_features, sizes) + head)
 
     @scoped_threads
     def predict_topk(self, X, k=5):

@@ -1,0 +1,85 @@
+"""MHEMultiLabelClassifier at scale: the memory formula, streamed top-k."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skmhe._base as base
+from skmhe import MHEMultiLabelClassifier
+
+
+def _data(n=120, n_features=40, n_labels=50, seed=0):
+    rng = np.random.RandomState(seed)
+    X = sp.random(n, n_features, density=0.2, random_state=rng, format="csr", dtype=np.float32)
+    Y = sp.random(n, n_labels, density=0.06, random_state=rng, format="csr")
+    Y.data[:] = 1
+    Y = Y.tolil()
+    Y[np.arange(n), np.arange(n) % n_labels] = 1  # every row has a label
+    return X, Y.tocsr()
+
+
+def _optimizer_values(model) -> int:
+    """Values of the Adam moments actually held (dense and lazy)."""
+    total = 0
+    for opt in (model._optimizer.dense, model._optimizer.sparse):
+        if opt is None:
+            continue
+        for param, state in opt.state.items():
+            total += sum(v.numel() for v in state.values() if getattr(v, "shape", None) == param.shape)
+    return total
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_levels=1, hidden_layer_sizes=(16,)),
+        dict(n_levels=2, hidden_layer_sizes=(16,), group_size=7),  # padded last group
+        dict(n_levels=2, hidden_layer_sizes=(16, 8), embedding_size=5),
+        dict(n_levels=3, hidden_layer_sizes=(), embedding_size=4, sparse_updates=True),
+        dict(n_levels=2, hidden_layer_sizes=(16,), sparse_updates=True),
+    ],
+)
+def test_memory_estimate_is_the_real_parameter_and_moment_count(params):
+    X, Y = _data()
+    model = MHEMultiLabelClassifier(max_iter=1, batch_size=40, random_state=0, **params)
+    estimate = model.memory_estimate(X.shape[1], Y.shape[1])
+    model.partial_fit(X, Y)  # one epoch: every moment exists
+    n_params = sum(p.numel() for p in model.network_.parameters())
+    assert estimate["parameters"] == n_params
+    assert estimate["optimizer_state"] == _optimizer_values(model) == 2 * n_params
+    assert estimate["bytes"] == 4 * 3 * n_params
+
+
+def test_memory_estimate_follows_the_auto_embedding_rule():
+    model = MHEMultiLabelClassifier()
+    small, large = model.memory_estimate(100, 2_000), model.memory_estimate(100, 100_000)
+    # 2,000 labels: the features are the queries (d = 1024, no projection); 100,000: d = 128
+    assert small["parameters"] == 101 * 1024 + 1025 * 45 + 1025 * 45 * 45
+    assert large["parameters"] == 101 * 1024 + 1025 * 782 + 1025 * 128 + 129 * 782 * 128
+
+
+def test_predict_topk_streams_rows_and_never_scores_every_label(monkeypatch):
+    X, Y = _data(n=90)
+    model = MHEMultiLabelClassifier(
+        hidden_layer_sizes=(16,), n_levels=2, group_size=5, n_candidate_groups=2, max_iter=3, random_state=0
+    ).fit(X, Y)
+    whole = model.predict_topk(X, 4)
+    seen = []
+    head = model.network_.head
+    topk = head.topk
+
+    def counted(features, k):
+        seen.append(features.shape[0])
+        return topk(features, k)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("predict_topk scored every label")
+
+    monkeypatch.setattr(head, "topk", counted)
+    monkeypatch.setattr(head, "log_scores", refuse)
+    monkeypatch.setattr(head, "all_child_logits", refuse)
+    monkeypatch.setattr(base, "_INFERENCE_ELEMENTS", 3 * head.inference_width(4))
+    chunked = model.predict_topk(X, 4)
+    assert max(seen) == 3 and sum(seen) == 90  # chunks of 3 rows, every row once
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-12)
