@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-__all__ = ["bag_of_words", "hashed_keywords"]
+__all__ = ["bag_of_words", "hashed_keywords", "tfidf"]
 
 ROW_CHUNK = 1 << 14  # rows drawn at a time (fixed: the output depends only on the seed)
 
@@ -111,8 +111,14 @@ def bag_of_words(
         chunks.append(sp.coo_matrix((ones, (tokens, words)), shape=(r1 - r0, n_features)).tocsr())
     X = sp.vstack(chunks, format="csr", dtype=np.float32)
     del chunks
+    return tfidf(X)
+
+
+def tfidf(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Term counts to TF-IDF, in place: smoothed IDF of the corpus ``X`` (as
+    ``TfidfTransformer``), then L2-normalised rows; canonical CSR."""
     X.sum_duplicates()  # canonical: sorted indices, no duplicates (no-op when already so)
-    document_freq = np.bincount(X.indices, minlength=n_features)
-    idf = (np.log((1.0 + n_samples) / (1.0 + document_freq)) + 1.0).astype(np.float32)
+    document_freq = np.bincount(X.indices, minlength=X.shape[1])
+    idf = (np.log((1.0 + X.shape[0]) / (1.0 + document_freq)) + 1.0).astype(np.float32)
     X.data *= idf[X.indices]
     return normalize(X, norm="l2", copy=False)
