@@ -36,6 +36,11 @@ Usage::
     python -m benchmarks.bench_xmlc [--data NAME_OR_DIR ...] [--models NAMES] [--quick]
                                     [--synthetic-labels N] [--out DIR]
 
+``--scale`` runs the scale benchmark instead (``benchmarks/xmlc_scale.py``): skmhe's defaults beside
+omikuji Parabel and napkinXC PLT on ``make_xmc_multilabel`` data at 1e4, 1e5 and 1e6 labels, wall and CPU
+seconds, peak RSS, and a plot of train time against labels (``--scale-labels``, ``--scale-rows``,
+``--scale-steps``; ``--quick``: toy sizes).
+
 ``--models`` takes registry names, case, spaces and dashes ignored (``omikuji-parabel``), or the
 groups ``skmhe`` and ``peers``.
 """
@@ -105,6 +110,16 @@ def parse_args(argv=None):
     p.add_argument("--synthetic-features", type=int, default=None,
                    help="default min(2**17, 4 * labels)")
     p.add_argument("--verbose", action="store_true", help="let the libraries log")
+    p.add_argument("--scale", action="store_true",
+                   help="the scale benchmark instead (benchmarks/xmlc_scale.py): skmhe's defaults, omikuji "
+                        "Parabel and napkinXC PLT on make_xmc_multilabel data at 1e4, 1e5, 1e6 labels")
+    p.add_argument("--scale-labels", type=int, nargs="+", default=None, help="--scale: label counts")
+    p.add_argument("--scale-rows", type=int, default=None, help="--scale: training rows (default per label count)")
+    p.add_argument("--scale-test-rows", type=int, default=None, help="--scale: test rows (default 10,000)")
+    p.add_argument("--scale-models", nargs="+", default=None,
+                   help="--scale: models ('skmhe defaults', 'omikuji Parabel', 'napkinxc PLT')")
+    p.add_argument("--scale-steps", type=int, default=None,
+                   help="--scale: time skmhe on this many steps and extrapolate one epoch (no P@k)")
     _cli.add_common_arguments(
         p, out="benchmarks/out", out_help="folder for bench_xmlc.json and bench_xmlc.md",
         threads=min(2, os.cpu_count() or 1), threads_help="threads per model (torch, omikuji, napkinxc, OvR jobs)",
@@ -193,6 +208,10 @@ def run_dataset(data: dict, models: list[str], ctx: dict, skmhe_error, log=print
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.scale:
+        from .xmlc_scale import main_scale
+
+        return main_scale(args, argv)
     load_before = _cli.load_average()
     models = resolve_models(args.models) if args.models else (
         ["skmhe MHC"] if args.synthetic_labels else list(MODELS))

@@ -126,15 +126,22 @@ def _quiet_native(enabled: bool = True):
             os.close(fd)
 
 
-def _fit_skmhe(data, ctx, **extra):
+def _cpu(fit: Timer, pred: Timer) -> dict:
+    """CPU seconds (every thread of the process) of training and prediction."""
+    return {"train_cpu_s": fit.cpu_seconds, "predict_cpu_s": pred.cpu_seconds}
+
+
+def _fit_skmhe(data, ctx, defaults: bool = False, **extra):
+    """skmhe row: ``SKMHE_PARAMS`` (``defaults=True``: only ``random_state=0``), then
+    ``ctx["skmhe_params"]`` (``--skmhe-param``), then ``extra``."""
     import numpy as np
     import torch
 
     from skmhe import MHEMultiLabelClassifier
 
     torch.set_num_threads(ctx["threads"])
-    params = {**SKMHE_PARAMS, **(SKMHE_QUICK_PARAMS if ctx["quick"] else {}),
-              **ctx["skmhe_params"], **extra}
+    base = {"random_state": 0} if defaults else {**SKMHE_PARAMS, **(SKMHE_QUICK_PARAMS if ctx["quick"] else {})}
+    params = {**base, **ctx["skmhe_params"], **extra}
     est = MHEMultiLabelClassifier(**params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -143,7 +150,8 @@ def _fit_skmhe(data, ctx, **extra):
         with Timer() as pred:
             labels, _ = est.predict_topk(data["X_test"], k=K)
     out = {"topk": np.asarray(labels, dtype=np.int64), "train_s": fit.seconds,
-           "predict_s": pred.seconds, "params": {k: repr(v) for k, v in params.items()}}
+           "predict_s": pred.seconds, "params": {k: repr(v) for k, v in params.items()},
+           **_cpu(fit, pred)}
     if hasattr(est, "n_iter_"):
         out["n_iter_"] = int(est.n_iter_)
     return out
@@ -175,7 +183,7 @@ def _fit_omikuji(data, ctx, variant):
                                       beam_size=OMIKUJI_BEAM_SIZE, top_k=K)
                 topk[i, :len(found)] = [label for label, _ in found]
     return {"topk": topk, "prep_s": prep.seconds, "train_s": fit.seconds,
-            "predict_s": pred.seconds, "params": dict(OMIKUJI_PARAMS[variant])}
+            "predict_s": pred.seconds, "params": dict(OMIKUJI_PARAMS[variant]), **_cpu(fit, pred)}
 
 
 def _fit_napkinxc_plt(data, ctx):
@@ -190,7 +198,7 @@ def _fit_napkinxc_plt(data, ctx):
         with Timer() as pred:
             found = model.predict(data["X_test"], top_k=K)
     return {"topk": pad_topk(found, K), "prep_s": prep.seconds, "train_s": fit.seconds,
-            "predict_s": pred.seconds}
+            "predict_s": pred.seconds, **_cpu(fit, pred)}
 
 
 def _fit_ovr_linear_svc(data, ctx):

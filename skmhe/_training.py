@@ -16,13 +16,14 @@ from torch import nn
 from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import DataParallel
+from ._lazy_adam import LazyAdam, coalesced_rows
 
 
 class AdamWithSparseRows:
     """Adam for dense parameters, lazy Adam for sparse-gradient ones.
 
     Parameters with sparse gradients (input layers fed sparse batches) are
-    updated by ``torch.optim.SparseAdam``: only the rows present in the batch
+    updated by :class:`~skmhe._lazy_adam.LazyAdam` (``SparseAdam``'s update): only the rows present in the batch
     change, and their L2 penalty is applied to those rows only (coupled, as
     Adam's ``weight_decay``). Exposes the ``zero_grad``/``step`` an optimizer has.
     """
@@ -67,12 +68,11 @@ class AdamWithSparseRows:
                     continue
                 for param in group["params"]:
                     if param.grad is not None:
-                        grad = param.grad.coalesce()
-                        rows = grad.indices()[0]
+                        rows, values = coalesced_rows(param.grad)
                         param.grad = torch.sparse_coo_tensor(
-                            grad.indices(),
-                            grad.values() + self.decay * param[rows],
-                            grad.shape,
+                            rows.unsqueeze(0),
+                            values + self.decay * param.index_select(0, rows),
+                            param.shape,
                             check_invariants=False,  # indices of a coalesced gradient
                             is_coalesced=True,
                         )
@@ -115,7 +115,7 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
 
     Parameters with sparse gradients (see :func:`sparse_gradient_parameters`)
-    go to a lazy ``SparseAdam`` (see :class:`AdamWithSparseRows`).
+    go to a :class:`~skmhe._lazy_adam.LazyAdam` (see :class:`AdamWithSparseRows`).
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
@@ -135,7 +135,7 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         for params, l2 in ((sparse_weights, True), (sparse_biases, False))
         if params
     ]
-    lazy = torch.optim.SparseAdam(groups, lr=learning_rate) if groups else None
+    lazy = LazyAdam(groups, lr=learning_rate) if groups else None
     return AdamWithSparseRows(dense, lazy, decay)
 
 

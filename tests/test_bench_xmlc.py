@@ -281,3 +281,32 @@ def test_quick_run_end_to_end(tmp_path):
             assert row["p@1"] >= row["p@5"], (dataset, model, row)
         assert row["train_s"] >= 0 and row["predict_s"] >= 0
         assert 0 < row["peak_rss_mib"] < 16 * 1024
+
+
+# --------------------------------------------------------------------------- --scale --quick
+
+
+def test_scale_quick_run(tmp_path):
+    """``bench_xmlc --scale --quick`` at one toy label count: skmhe's defaults and napkinXC PLT."""
+    from benchmarks import xmlc_scale
+
+    out = tmp_path / "scale"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--threads", "1",
+         "--scale-labels", "300", "--scale-models", "skmhe defaults", "napkinxc PLT", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "bench_xmlc_scale.json").read_text())
+    (data,) = report["datasets"]
+    assert data["n_labels"] == 300 and data["n_train"] == xmlc_scale.QUICK_ROWS
+    assert 4 < data["labels_per_row"] < 6 and 80 < data["nnz_per_row"] < 120
+    rows = {r["model"]: r for r in report["results"]}
+    assert set(rows) == {"skmhe defaults", "napkinxc PLT"}  # omikuji: the slow Mulan --quick run
+    for name, row in rows.items():
+        installed = name == "skmhe defaults" or importlib.util.find_spec(PEER_MODULES[name]) is not None
+        assert row["status"] == ("ok" if installed else "not installed"), row
+        if installed:
+            assert 0 <= row["p@1"] <= 1 and 0 <= row["p@5"] <= 1
+            assert row["train_s"] > 0 and row["train_cpu_s"] > 0 and row["peak_rss_mib"] > 0
+    assert "| labels | model | P@1 |" in (out / "bench_xmlc_scale.md").read_text()

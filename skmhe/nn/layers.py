@@ -92,14 +92,11 @@ class SparseLinear(nn.Module):
 
     def forward(self, x: Batch) -> torch.Tensor:
         if isinstance(x, SparseBatch):
-            out = F.embedding_bag(
-                x.indices,
-                self.weight,
-                x.offsets,
-                mode="sum",
-                per_sample_weights=x.values.to(self.weight.dtype),
-                sparse=self.sparse_grad,
-            )
+            values = x.values.to(self.weight.dtype)
+            if self.sparse_grad and self.weight.requires_grad and torch.is_grad_enabled():
+                out = _SparseRowsBag.apply(self.weight, x.indices, x.offsets, values)
+            else:
+                out = F.embedding_bag(x.indices, self.weight, x.offsets, mode="sum", per_sample_weights=values)
             # a row's sum does not depend on the batch: float64 values only widen the result
             return out.to(x.values.dtype) + self.bias.to(x.values.dtype)
         # float64 rows (precise CPU inference) use float64 copies of the weights
@@ -110,3 +107,37 @@ class SparseLinear(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"sparse_grad={self.sparse_grad}"
         )
+
+
+class _SparseRowsBag(torch.autograd.Function):
+    """``embedding_bag(mode="sum")`` whose weight gradient is sparse and already coalesced.
+
+    ``embedding_bag(sparse=True)`` returns one gradient row per stored entry of
+    the batch (``nnz x out_features`` values, summed later by a sort); here
+    the distinct columns of the batch are found once and their rows computed
+    by one sparse-dense product ``(distinct, n) @ (n, out_features)``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, indices, offsets, values):
+        ctx.save_for_backward(indices, offsets, values)
+        ctx.weight_shape = weight.shape
+        return F.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=values)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        indices, offsets, values = ctx.saved_tensors
+        n = grad_out.shape[0]
+        counts = torch.diff(offsets, append=offsets.new_tensor([indices.shape[0]]))
+        rows = torch.repeat_interleave(torch.arange(n, device=indices.device), counts)
+        unique, inverse = torch.unique(indices, return_inverse=True)
+        order = torch.argsort(inverse, stable=True)
+        crow = torch.zeros(unique.shape[0] + 1, dtype=torch.int64, device=indices.device)
+        crow[1:] = torch.cumsum(torch.bincount(inverse, minlength=unique.shape[0]), 0)
+        per_column = torch.sparse_csr_tensor(
+            crow, rows[order], values[order].to(grad_out.dtype), (unique.shape[0], n), check_invariants=False
+        )
+        grad = torch.sparse_coo_tensor(
+            unique.unsqueeze(0), per_column @ grad_out, ctx.weight_shape, is_coalesced=True, check_invariants=False
+        )
+        return grad, None, None, None

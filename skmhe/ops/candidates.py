@@ -248,26 +248,67 @@ def score_children(
         columns = (inverse.unsqueeze(2) * n_children + local).reshape(n, k * n_children)
         ids = child_codes(unique.unsqueeze(0), n_children).squeeze(0)
         return _score_shared(query, table, column, ids, columns, sparse, bias_sparse)
-    if sparse:
-        return _score_gathered(query, table, column, child_codes(parents, n_children), sparse, bias_sparse)
-    groups = table.reshape(n_groups, n_children, -1)
-    group_bias = None if column is None else column.reshape(n_groups, n_children)
-    step = max(1, _BLOCK_ELEMENTS // max(1, k * n_children * table.shape[1]))
-    return torch.cat([
-        _score_blocks(query[start : start + step], groups, group_bias, parents[start : start + step])
-        for start in range(0, n, step)
-    ]) if n > step else _score_blocks(query, groups, group_bias, parents)
-
-
-def _score_blocks(query, groups, group_bias, parents) -> torch.Tensor:
-    """Scores of the whole groups ``parents`` (``(n, k)``) of ``groups`` (``(G, C, d)``)."""
-    n = parents.shape[0]
-    flat = parents.reshape(-1)
-    blocks = groups.index_select(0, flat).to(query.dtype).view(n, -1, groups.shape[2])  # (n, k C, d)
-    scores = (blocks * query.unsqueeze(1)).sum(2)  # faster than a bmm of (k C, d) x (d, 1) per row
-    if group_bias is not None:
-        scores = scores + group_bias.index_select(0, flat).to(query.dtype).view(n, -1)
+    scores = _GroupScores.apply(query, table, parents, n_children, sparse)
+    if column is not None:
+        bias_ids = child_codes(parents, n_children)
+        scores = scores + F.embedding(bias_ids, column, sparse=bias_sparse).squeeze(2).to(query.dtype)
     return scores
+
+
+def _row_blocks(n: int, width: int):
+    """Row ranges whose ``(rows, width)`` blocks stay within ``_BLOCK_ELEMENTS``."""
+    step = max(1, _BLOCK_ELEMENTS // max(1, width))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+class _GroupScores(torch.autograd.Function):
+    """``query[i] . table[p * C + j]`` for every child ``j`` of every parent ``p`` of row ``i``.
+
+    Whole groups are gathered a few rows at a time (``_BLOCK_ELEMENTS``), never
+    all at once. The table's gradient is summed once per distinct group of the
+    batch into one ``(groups, C, d)`` buffer: returned as a coalesced sparse
+    tensor over those groups' rows (``sparse``), or scattered into a dense one.
+    """
+
+    @staticmethod
+    def forward(ctx, query, table, parents, n_children: int, sparse: bool):
+        n, k = parents.shape
+        d = table.shape[1]
+        groups = table.reshape(-1, n_children, d)
+        scores = query.new_empty((n, k * n_children))
+        for a, b in _row_blocks(n, k * n_children * d):
+            blocks = groups.index_select(0, parents[a:b].reshape(-1)).to(query.dtype).view(b - a, -1, d)
+            scores[a:b] = (blocks * query[a:b].unsqueeze(1)).sum(2)  # faster than a bmm per row
+        ctx.save_for_backward(query, table, parents)
+        ctx.n_children, ctx.sparse = n_children, sparse
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad_scores):
+        query, table, parents = ctx.saved_tensors
+        c, (n, k), d = ctx.n_children, parents.shape, table.shape[1]
+        groups = table.reshape(-1, c, d)
+        grad_query = grad_table = None
+        if ctx.needs_input_grad[0]:
+            grad_query = torch.empty_like(query)
+            for a, b in _row_blocks(n, k * c * d):
+                blocks = groups.index_select(0, parents[a:b].reshape(-1)).to(query.dtype).view(b - a, -1, d)
+                grad_query[a:b] = torch.bmm(grad_scores[a:b].unsqueeze(1), blocks).squeeze(1)
+        if ctx.needs_input_grad[1]:
+            unique, inverse = torch.unique(parents, return_inverse=True)
+            summed = torch.zeros((unique.shape[0], c, d), dtype=query.dtype, device=query.device)
+            for a, b in _row_blocks(n, k * c * d):
+                outer = grad_scores[a:b].view(b - a, k, c, 1) * query[a:b].view(b - a, 1, 1, d)
+                summed.index_add_(0, inverse[a:b].reshape(-1), outer.view(-1, c, d))
+            summed = summed.to(table.dtype)
+            if ctx.sparse:
+                rows = child_codes(unique.unsqueeze(0), c).reshape(1, -1)
+                grad_table = torch.sparse_coo_tensor(
+                    rows, summed.view(-1, d), table.shape, is_coalesced=True, check_invariants=False
+                )
+            else:
+                grad_table = torch.zeros_like(groups).index_copy_(0, unique, summed).view_as(table)
+        return grad_query, grad_table, None, None, None
 
 
 def candidate_targets(ids: torch.Tensor, true_ids: torch.Tensor, true_offsets: torch.Tensor) -> torch.Tensor:

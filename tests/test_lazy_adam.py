@@ -1,0 +1,41 @@
+"""LazyAdam: the same updates as torch.optim.SparseAdam, on dense row blocks."""
+
+import pytest
+import torch
+
+from skmhe._lazy_adam import LazyAdam, coalesced_rows
+
+
+@pytest.mark.parametrize("coalesced", [True, False])
+def test_lazy_adam_matches_sparse_adam(coalesced):
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(50, 4, generator=gen, dtype=torch.float64)
+    mine, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    opt, ref_opt = LazyAdam([mine], lr=0.01), torch.optim.SparseAdam([ref], lr=0.01)
+    for _ in range(6):
+        rows = torch.randint(0, 50, (30,), generator=gen)  # duplicates: summed
+        values = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+        grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, (50, 4))
+        mine.grad, ref.grad = (grad.coalesce(), grad.coalesce()) if coalesced else (grad, grad.clone())
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(opt.state[mine][key], ref_opt.state[ref][key], rtol=1e-12, atol=1e-12)
+    assert opt.state[mine]["step"] == 6
+
+
+def test_coalesced_rows_sums_duplicates_and_keeps_sorted_rows():
+    grad = torch.sparse_coo_tensor(torch.tensor([[3, 1, 3]]), torch.tensor([[1.0], [2.0], [4.0]]), (5, 1))
+    rows, values = coalesced_rows(grad)
+    assert rows.tolist() == [1, 3] and values.ravel().tolist() == [2.0, 5.0]
+    sorted_grad = torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.ones(2, 1), (5, 1))
+    rows, values = coalesced_rows(sorted_grad)
+    assert rows.tolist() == [0, 2] and values.data_ptr() == sorted_grad._values().data_ptr()  # no copy
+
+
+def test_lazy_adam_refuses_dense_gradients():
+    param = torch.nn.Parameter(torch.zeros(3, 2))
+    param.grad = torch.ones(3, 2)
+    with pytest.raises(RuntimeError, match="sparse gradients only"):
+        LazyAdam([param]).step()
