@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -134,9 +135,11 @@ class _SparseRowsBag(torch.autograd.Function):
         order = torch.argsort(inverse, stable=True)
         crow = torch.zeros(unique.shape[0] + 1, dtype=torch.int64, device=indices.device)
         crow[1:] = torch.cumsum(torch.bincount(inverse, minlength=unique.shape[0]), 0)
-        per_column = torch.sparse_csr_tensor(
-            crow, rows[order], values[order].to(grad_out.dtype), (unique.shape[0], n), check_invariants=False
-        )
+        with warnings.catch_warnings():  # "sparse CSR tensor support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            per_column = torch.sparse_csr_tensor(
+                crow, rows[order], values[order].to(grad_out.dtype), (unique.shape[0], n), check_invariants=False
+            )
         grad = torch.sparse_coo_tensor(
             unique.unsqueeze(0), per_column @ grad_out, ctx.weight_shape, is_coalesced=True, check_invariants=False
         )
