@@ -84,10 +84,11 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
                                   early_stopping=False, **ctx["skmhe_params"])
     with Timer() as fit:
         est.fit(data["X_train"][:rows], data["Y_train"][:rows])
-    per_step = fit.seconds / -(-rows // batch)
-    epoch = per_step * -(-n_fit // batch)
-    return {"train_s": fit.seconds, "train_cpu_s": fit.cpu_seconds, "steps": -(-rows // batch),
-            "batch_size": batch, "epoch_s": f"{epoch:,.0f} (extrapolated)", "extrapolated": True}
+    steps_done, steps_per_epoch = -(-rows // batch), -(-n_fit // batch)
+    epoch, epoch_cpu = (t / steps_done * steps_per_epoch for t in (fit.seconds, fit.cpu_seconds))
+    return {"train_s": fit.seconds, "train_cpu_s": fit.cpu_seconds, "steps": steps_done,
+            "batch_size": batch, "epoch_s": f"{epoch:,.0f} ({epoch_cpu:,.0f} CPU, extrapolated)",
+            "extrapolated": True}
 
 
 def _run_scale_model(name: str, data: dict, ctx: dict) -> dict:
