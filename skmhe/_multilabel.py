@@ -98,6 +98,7 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         (:mod:`skmhe._label_codes`); the flat layer (one level) needs none.
         ``"given"``: contiguous groups of the labels in their order. An
         array: the labels (``classes_`` values) listed in code order.
+        :meth:`partial_fit` chooses the groups from its first chunk.
         Predictions and columns stay in the labels' order.
 
     Attributes
@@ -311,17 +312,15 @@ batch_size_, learning_rate_
                     f"{len(classes)} labels, had {len(self.classes_)}"
                 )
         else:
-            self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
-            codec = self._make_codec(len(classes))
-            self.codec_ = self._label_codes(X, Y, codec, "hierarchical", sample_weight)
-            self._initialise(X)
+            self._start(X, classes, form, y, Y, sample_weight)
         self._train(X, Y, incremental=False, sample_weight=sample_weight)
         return self
 
-    def _start(self, X, classes: np.ndarray, form: str, y) -> None:
-        """A fresh label space, code and network (first ``partial_fit``)."""
+    def _start(self, X, classes: np.ndarray, form: str, y, Y: sp.csr_matrix, sample_weight=None) -> None:
+        """A fresh label space, label code (from ``X`` and the indicator ``Y``) and network."""
         self.classes_, self.y_format_, self._y_dtype = classes, form, indicator_dtype(y)
-        self.codec_ = self._make_codec(len(classes))
+        codec = self._make_codec(len(classes))
+        self.codec_ = self._label_codes(X, Y, codec, "hierarchical", sample_weight)
         self._initialise(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -378,7 +377,7 @@ batch_size_, learning_rate_
         if first:
             space = labels if classes is None else classes
             Y = within_label_space(Y, labels, form, space)
-            self._start(X, space, form, y)
+            self._start(X, space, form, y, Y)
         else:
             Y = within_label_space(Y, labels, form, self.classes_)
         self._train(X, Y, incremental=True)
