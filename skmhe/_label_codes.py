@@ -295,7 +295,7 @@ def additive_codes(V: np.ndarray, factors, seed: int) -> np.ndarray:
     best, best_error = None, np.inf
     for start in [start, *_principal_starts(V, _starts(V.shape[0]))]:
         codes, error = _refine(V, _residual_quantisation(V, start, factors), factors)
-        if error < best_error - 1e-12:
+        if error < best_error * (1 - 1e-9) - 1e-12:  # a tie (e.g. the same code, renamed) keeps the first
             best, best_error = codes, error
     return best
 
@@ -314,7 +314,10 @@ def _principal_starts(V: np.ndarray, n_directions: int) -> list[np.ndarray]:
     directions sees a single digit, so its quantiles are that digit's groups.
     """
     centred = V - V.mean(axis=0)
-    directions = np.linalg.svd(centred, full_matrices=False)[2][:n_directions]
+    _, spread, directions = np.linalg.svd(centred, full_matrices=False)
+    if spread.size == 0 or spread[0] == 0:
+        return []
+    directions = directions[: min(n_directions, int(np.sum(spread > 1e-6 * spread[0])))]  # not the null space
     starts = []
     for direction in directions:
         score = centred @ direction
