@@ -39,6 +39,8 @@ from .nn.precision import exact, precise
 #: it the input layer is small and a dense Adam step is cheaper than coalescing
 SPARSE_UPDATE_MIN_FEATURES = 4096
 
+#: rows whose columns are put in the labels' order at once (dense outputs of a label-ordered code)
+_PERMUTE_ROWS = 64
 # elements per intermediate inference buffer (~64 MB of float32)
 _INFERENCE_ELEMENTS = 2**24
 
@@ -347,7 +349,12 @@ class MHEBase:
         order = self.codec_.order  # label i's column is its code's
         for rows, values in self._feature_batches(X, 2 * self.codec_.n_codes, head.log_scores):
             values = values.cpu().numpy()
-            out[rows] = values if order is None else values[:, order]
+            if order is None:
+                out[rows] = values
+            else:  # in place, a few rows at a time: no second (rows, n_classes) buffer
+                target = out[rows]
+                for part in iter_slices(values.shape[0], _PERMUTE_ROWS):
+                    np.take(values[part], order, axis=1, out=target[part], mode="clip")
         return out
 
     def _inference_rows(self, width: int) -> int:
