@@ -252,3 +252,18 @@ def test_no_validation_split(data):
 def test_invalid_calibration_is_refused(data):
     with pytest.raises(InvalidParameterError, match="calibration"):
         short("product", calibration="isotonic").fit(*data[:2])
+
+
+@pytest.mark.parametrize("method", ["product", "cascade", "sampling"])
+def test_a_head_pickled_before_temperatures_loads_at_temperature_one(method):
+    """An old pickle (no ``log_temperature`` buffer) predicts as it did, temperatures of 1."""
+    X, y = np.random.RandomState(0).randn(60, 4), np.arange(60) % 7
+    clf = MHEClassifier(method=method, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    head = clf.network_.head
+    expected = clf.predict_proba(X)
+    del head._buffers["log_temperature"]
+    del head.n_softmaxes  # neither existed in a model pickled before temperatures
+    loaded = pickle.loads(pickle.dumps(clf))
+    n_softmaxes = {"product": 2, "cascade": 2, "sampling": 1}[method]
+    np.testing.assert_array_equal(loaded.network_.head.log_temperature.numpy(), np.zeros(n_softmaxes))
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)

@@ -101,9 +101,28 @@ class SingleLabelHead(Head):
 
     log_temperature: torch.Tensor
 
+    #: softmaxes of the head (one temperature each); set by each head class
+    n_softmaxes: int = 1
+
     def _init_temperatures(self, n_softmaxes: int) -> None:
         """Register ``log_temperature``: ``n_softmaxes`` zeros (temperatures of 1)."""
+        self.n_softmaxes = int(n_softmaxes)
         self.register_buffer("log_temperature", torch.zeros(n_softmaxes, dtype=torch.float64))
+
+    def __setstate__(self, state) -> None:
+        """Heads pickled before temperatures existed load with temperatures of 1."""
+        super().__setstate__(state)
+        if "log_temperature" not in self._buffers:
+            self._init_temperatures(self._pickled_softmaxes())
+
+    def _pickled_softmaxes(self) -> int:
+        """Softmaxes of a head pickled without ``n_softmaxes``: one per factor, else one."""
+        factors = getattr(self, "factors", None)
+        levels = getattr(self, "n_levels", None)
+        return int(levels or (len(factors) if factors is not None and not self._single_softmax() else 1))
+
+    def _single_softmax(self) -> bool:
+        return False
 
     def tempered(self, logits: torch.Tensor, softmax: int = 0) -> torch.Tensor:
         """``logits`` of softmax ``softmax`` divided by its temperature, in their dtype.

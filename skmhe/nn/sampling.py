@@ -76,6 +76,10 @@ class SamplingHead(SingleLabelHead):
         self.sampler = torch.Generator().manual_seed(seed)
         self._init_temperatures(1)  # one softmax over every code
 
+
+    def _single_softmax(self) -> bool:
+        return True
+
     def _check_dense(self, features: Batch) -> None:
         if isinstance(features, SparseBatch):
             raise ValueError(
