@@ -71,6 +71,18 @@ def output_file(path) -> Path:
     return path
 
 
+def write_report(report: dict, markdown: str, path, rows: list[dict]) -> int:
+    """Write ``report`` as JSON at ``path`` and ``markdown`` beside it (``.md``), print the
+    markdown, and return the exit status: 0 when every row's ``status`` is ``"ok"``, else 1."""
+    import json
+
+    out = output_file(path)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    out.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
 def output_folder(path) -> Path:
     """``path`` as a Path, created."""
     path = Path(path)

@@ -26,7 +26,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
@@ -365,13 +364,7 @@ def main(argv=None) -> int:
             report["single"] += run_single(name, args, log=print)
     if "large" in args.parts:
         report["large"] = run_large(args, log=print)
-    markdown = render_markdown(report)
-    out = _cli.output_file(args.out)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    out.with_suffix(".md").write_text(markdown)
-    print(markdown)
-    rows = report["multilabel"] + report["single"] + report["large"]
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    return _cli.write_report(report, render_markdown(report), args.out, report["multilabel"] + report["single"] + report["large"])
 
 
 if __name__ == "__main__":

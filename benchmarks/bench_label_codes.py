@@ -18,7 +18,8 @@ every parameter at its default except ``method`` and ``label_order``:
 * ``cost``: the time of the code step alone (``skmhe._label_codes.resolve_label_order``) on a
   million sparse rows, at 1e4, 1e5 and 1e6 labels, for both kinds of code.
 
-``--quick`` runs every path on toy sizes, in this process (a smoke test). Top-1, top-5 and perplexity (single-label) or P@1, P@5 (multi-label), train seconds and CPU
+``--quick`` runs every path on toy sizes, in this process (a smoke test). Top-1, top-5 and
+perplexity (single-label) or P@1, P@5 (multi-label), train seconds and CPU
 seconds (the code step included).
 
 Usage::
@@ -30,7 +31,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -104,7 +104,8 @@ def _single_jobs(name: str, n_classes: int, args) -> list[tuple[str, str, dict]]
         for method in args.methods:
             jobs.append(("aligned", method, {"method": method, "label_order": "given"}))
             for order in ("given", "auto"):
-                jobs.append(("permuted", method, {"method": method, "label_order": order, "relabel": permuted}))
+                params = {"method": method, "label_order": order, "relabel": permuted}
+                jobs.append(("permuted", method, params))
         if args.dense:
             jobs.append(("aligned", "dense", {"dense": True}))
         return jobs
@@ -143,7 +144,8 @@ def run_single(name: str, args, log=print) -> list[dict]:
             rows.append({**row, "status": f"error: {result['error']}"})
             continue
         rows.append({**row, **result, "status": "ok"})
-        log(f"top-1 {result['accuracy']:.4f}, perplexity {result['perplexity']:.2f}, {result['train_s']:.1f} s")
+        log(f"top-1 {result['accuracy']:.4f}, perplexity {result['perplexity']:.2f}, "
+            f"{result['train_s']:.1f} s")
     return rows
 
 
@@ -298,13 +300,8 @@ def main(argv=None) -> int:
             report["multilabel"] += run_multilabel(name, args, log=print)
     if "cost" in args.parts:
         report["cost"] = run_cost(args, log=print)
-    markdown = render_markdown(report)
-    out = _cli.output_file(args.out)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    out.with_suffix(".md").write_text(markdown)
-    print(markdown)
     rows = report["single"] + report["multilabel"] + report["cost"]
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    return _cli.write_report(report, render_markdown(report), args.out, rows)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def test_hierarchical_codes_put_each_planted_cluster_in_one_block(factors):
 
 
 def test_additive_codes_recover_a_planted_sum_of_digit_vectors():
-    """Labels whose vectors are A[a] + B[b] (separate subspaces), shuffled, get digits (a, b) up to renaming."""
+    """Vectors A[a] + B[b] (separate subspaces), shuffled: the digits are (a, b) up to renaming."""
     rng = np.random.default_rng(1)
     A, B = rng.standard_normal((6, 16)), rng.standard_normal((7, 16))
     A[:, 8:], B[:, :8] = 0.0, 0.0  # digits in separate subspaces, as in digit pairs
@@ -177,7 +177,8 @@ def test_auto_order_is_equivariant_to_renaming_the_classes(method):
     second = _small(method=method).fit(X, names[y])
     assert first.codec_.order is not None
     columns = np.searchsorted(second.classes_, names[first.classes_])
-    np.testing.assert_allclose(second.predict_proba(X)[:, columns], first.predict_proba(X), rtol=1e-6, atol=1e-9)
+    renamed = second.predict_proba(X)[:, columns]
+    np.testing.assert_allclose(renamed, first.predict_proba(X), rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(second.predict(X), names[first.predict(X)])
 
 
@@ -191,7 +192,8 @@ def test_auto_order_answers_in_the_classes_own_space(method):
     assert all(sorted(row) == list(range(23)) for row in labels.tolist())
     dense = clf.predict_proba(X[:7])
     np.testing.assert_allclose(np.take_along_axis(dense, labels, axis=1), proba, rtol=1e-9)
-    np.testing.assert_allclose(np.exp(clf.log_likelihood(X[:7], y[:7])), dense[np.arange(7), y[:7]], rtol=1e-9)
+    likelihood = np.exp(clf.log_likelihood(X[:7], y[:7]))
+    np.testing.assert_allclose(likelihood, dense[np.arange(7), y[:7]], rtol=1e-9)
     assert clf.score(X, y) > 0.5  # well above chance (1/23)
 
 
