@@ -364,7 +364,8 @@ def main(argv=None) -> int:
             report["single"] += run_single(name, args, log=print)
     if "large" in args.parts:
         report["large"] = run_large(args, log=print)
-    return _cli.write_report(report, render_markdown(report), args.out, report["multilabel"] + report["single"] + report["large"])
+    rows = report["multilabel"] + report["single"] + report["large"]
+    return _cli.write_report(report, render_markdown(report), args.out, rows)
 
 
 if __name__ == "__main__":
