@@ -168,7 +168,8 @@ def label_representations(X, Y: sp.csr_matrix, n_components: int, seed: int) -> 
         rows = slice(start, min(start + _CHUNK_ROWS, X.shape[0]))
         chunk = X[rows]
         reduced = chunk @ R if project else chunk
-        reduced = np.asarray(reduced.toarray() if sp.issparse(reduced) else reduced, dtype=np.float64)
+        # a copy (normalised in place below; X itself is never written)
+        reduced = np.array(reduced.toarray() if sp.issparse(reduced) else reduced, dtype=np.float64)
         if sp.issparse(chunk):
             norms = np.sqrt(np.asarray(chunk.multiply(chunk).sum(axis=1)).ravel())
         else:

@@ -237,3 +237,11 @@ def test_multilabel_auto_order_keeps_the_label_space():
     top, scores = auto.predict_topk(X[:5], k=3)
     dense = auto.predict_proba(X[:5])
     np.testing.assert_allclose(np.take_along_axis(dense, top, axis=1), scores, rtol=1e-9)
+
+
+def test_label_representations_leave_a_float64_x_untouched():
+    X = np.random.default_rng(3).random((20, 4))
+    before = X.copy()
+    Y = sp.csr_matrix((np.ones(20), (np.arange(20), np.arange(20) % 3)), shape=(20, 3))
+    label_representations(X, Y, n_components=8, seed=0)
+    np.testing.assert_array_equal(X, before)
