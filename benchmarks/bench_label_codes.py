@@ -18,7 +18,7 @@ every parameter at its default except ``method`` and ``label_order``:
 * ``cost``: the time of the code step alone (``skmhe._label_codes.resolve_label_order``) on a
   million sparse rows, at 1e4, 1e5 and 1e6 labels, for both kinds of code.
 
-``--quick`` runs every path on toy sizes, in this process (a smoke test). Top-1, top-5 and
+``--quick`` runs every path on toy sizes for two epochs, in this process (a smoke test). Top-1, top-5 and
 perplexity (single-label) or P@1, P@5 (multi-label), train seconds and CPU
 seconds (the code step included).
 
@@ -44,6 +44,8 @@ METHODS = ("product", "cascade", "sampling")
 MULTILABEL_SETS = ("bibtex", "delicious", "corel5k")
 #: ``--quick``: sizes of the cost part (rows, labels)
 COST_SIZES = {"full": (1_000_000, (10_000, 100_000, 1_000_000)), "quick": (20_000, (1_000,))}
+#: ``--quick``: epochs of every fit (a smoke test of the paths, not a measurement)
+QUICK_EPOCHS = 2
 #: the seed of the digit pairs' label permutation (as ``bench_claims``)
 PERMUTATION_SEED = 12345
 
@@ -81,7 +83,7 @@ def _fit_single(data: dict, params: dict, ctx: dict) -> dict:
 
     if not ctx["in_process"]:
         bench_defaults._torch_ready(ctx["threads"])
-    params = dict(params)
+    params = {"max_iter": QUICK_EPOCHS, **params} if ctx["in_process"] else dict(params)
     relabel = np.asarray(params.pop("relabel", np.arange(data["n_classes"])))
     if params.pop("dense", False):
         params["factors"] = (data["n_classes"],)
@@ -160,6 +162,8 @@ def _fit_multilabel(data: dict, params: dict, ctx: dict) -> dict:
 
     if not ctx["in_process"]:
         bench_defaults._torch_ready(ctx["threads"])
+    if ctx["in_process"]:
+        params = {"max_iter": QUICK_EPOCHS, **params}
     est = MHEMultiLabelClassifier(random_state=ctx["seed"], **params)
     seconds, cpu = bench_defaults._timed_fit(est, data["X_train"], data["Y_train"])
     labels, _ = est.predict_topk(data["X_test"], k=bench_xmlc.K)
