@@ -7,10 +7,11 @@ bar. The run ends with a table and a plot (``benchmarks/out/demo.png``).
 Default data: ``make_extreme_classification(sparse=True)``: 2,000 classes, TF-IDF-like bags of
 words, each class owning a few random keywords; 40,000 rows, so the whole job (four models, one
 process each) runs in a few minutes on 2 cores. **The classes are unrelated to each other**: no two
-classes share anything a model could reuse. That is the worst case for MHE: each group of the
-cascade and each digit of the product is a union of unrelated labels, so the backbone must learn an
-arbitrary grouping, and MHE trails the dense softmax there (measured: cascade 0.762, product 0.743,
-sampling 0.885, dense 0.890). At 2,000 classes the output layer is also not what a step costs (the
+classes share anything a model could reuse. That is the worst case for MHE: even with codes chosen
+from the data (``label_order="auto"``), each group of the cascade and each digit of the product
+gathers labels with nothing in common, so the backbone must learn an arbitrary grouping, and MHE
+trails the dense softmax there (measured with data-aware codes: cascade 0.768, product 0.756,
+sampling 0.886; dense 0.890; ``benchmarks/RESULTS.md``, "Label codes"). At 2,000 classes the output layer is also not what a step costs (the
 16,384-column sparse input layer is), so MHE is not faster either, except the product. The method's
 case is real data with many classes: ``--data`` on PTB.
 
