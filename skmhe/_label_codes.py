@@ -3,7 +3,7 @@
 Every method writes a label's code in mixed radix over the heads' factors. With the
 labels in their given order, the classes that share a leading digit (a cascade's
 group, a product head's class) are unrelated labels. This module chooses the codes
-from the data instead, in two steps, numpy and scipy only:
+from the data instead, numpy and scipy only:
 
 1. :func:`label_representations`: one vector per label, the mean of its rows of
    ``X`` (each row L2-normalised first, as in PIFA) after a random projection to
