@@ -327,11 +327,17 @@ def parse_args(argv=None):
                    default=["multilabel", "single", "large"])
     p.add_argument("--datasets", default=None,
                    help=f"comma-separated subset of {', '.join(MULTILABEL_SETS + SINGLE_SETS)}")
+    return parse_model_arguments(p, argv, out="benchmarks/out/defaults.json")
+
+
+def parse_model_arguments(p, argv, *, out: str):
+    """Add what every model-fitting benchmark here takes (``--seed``, ``--ptb``, the common
+    arguments with one thread per model and the data home), parse ``argv``, point the data home,
+    and find PTB in it when ``--ptb`` is not given."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ptb", default=None, help="PTB folder (default: ptb/ in --data-home)")
-    _cli.add_common_arguments(p, out="benchmarks/out/defaults.json", threads=1,
-                              threads_help="intra-op threads per model", data=True,
-                              quick_help="a few hundred rows per set: a smoke test")
+    _cli.add_common_arguments(p, out=out, threads=1, threads_help="intra-op threads per model",
+                              data=True, quick_help="a few hundred rows per set: a smoke test")
     args = p.parse_args(argv)
     _cli.use_data_home(args.data_home)
     if args.ptb is None and args.data_home and (Path(args.data_home) / "ptb").is_dir():

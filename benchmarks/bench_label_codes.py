@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 from . import _cli, bench_defaults, bench_xmlc
@@ -267,16 +266,7 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--dense", action="store_true",
                    help="add the dense softmax (digit pairs, PTB; on PTB about ten MHE fits)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ptb", default=None, help="PTB folder (default: ptb/ in --data-home)")
-    _cli.add_common_arguments(p, out="benchmarks/out/label_codes.json", threads=1,
-                              threads_help="intra-op threads per model", data=True,
-                              quick_help="a few hundred rows per set: a smoke test")
-    args = p.parse_args(argv)
-    _cli.use_data_home(args.data_home)
-    if args.ptb is None and args.data_home and (Path(args.data_home) / "ptb").is_dir():
-        args.ptb = str(Path(args.data_home) / "ptb")
-    return args
+    return bench_defaults.parse_model_arguments(p, argv, out="benchmarks/out/label_codes.json")
 
 
 def main(argv=None) -> int:
