@@ -32,6 +32,9 @@ _MAX_AUTO_GROUP = 128
 #: ``embedding_size=None`` scores the features directly while the label table stays this small
 _MAX_AUTO_TABLE = 2**26
 _AUTO_EMBEDDING = 128
+#: most automatic groups: past 128 x 2,048 labels the groups grow instead, so that the group
+#: head (one ``width x groups`` layer, the largest product of a step) stays this wide
+_MAX_AUTO_GROUPS = 2048
 #: ``n_levels="auto"`` is flat (one dense layer over every label) up to this many labels
 _AUTO_FLAT_MAX_LABELS = 1024
 
@@ -235,6 +238,8 @@ batch_size_, learning_rate_
         size = self.group_size
         if size is None:
             size = min(_MAX_AUTO_GROUP, math.ceil(n_labels ** (1 / levels)))
+            if levels == 2:
+                size = max(size, -(-n_labels // _MAX_AUTO_GROUPS))
         size = max(1, min(int(size), n_labels))
         n_groups = -(-n_labels // size)
         if levels == 2:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from _baseline import assert_topk_close
 from skmhe.nn import ProductHead, SamplingHead, SigmoidCascadeHead, SoftmaxCascadeHead, SparseBatch
+from skmhe.ops import _group_scores as group_scores
 from skmhe.ops.candidates import (
     best_codes,
     candidate_targets,
@@ -354,15 +355,24 @@ def test_score_children_matches_dense_values_and_gradients(case):
 
 
 @pytest.mark.parametrize("block_elements", [None, 7, 40])
+@pytest.mark.parametrize("slot_rows", [1, 2, 64])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_score_children_distinct_groups_take_block_route_with_same_values(sparse, block_elements, monkeypatch):
-    """Many rows with distinct groups: the same values and gradients as score_candidates,
-    whole or in chunks of rows (``_BLOCK_ELEMENTS`` lowered: 1 and 3 rows a chunk)."""
+@pytest.mark.parametrize("popular", [False, True])
+def test_score_children_grouped_route_same_values(sparse, block_elements, slot_rows, popular, monkeypatch):
+    """Many rows over many groups: the same values and gradients as score_candidates, whole
+    or a few slots at a time (``BLOCK_ELEMENTS`` lowered: 1 and 3 slots a block), with slots of
+    1, 2 or up to 64 rows, and with one popular group picked by most rows (several slots)."""
     if block_elements is not None:
-        monkeypatch.setattr("skmhe.ops.candidates._BLOCK_ELEMENTS", block_elements)
+        monkeypatch.setattr("skmhe.ops._group_scores.BLOCK_ELEMENTS", block_elements)
+    monkeypatch.setattr("skmhe.ops._group_scores.MAX_SLOT_ROWS", slot_rows)
+    made, real = [], group_scores._Slots
+    monkeypatch.setattr(group_scores, "_Slots", lambda p: made.append(real(p)) or made[-1])
     rng = np.random.default_rng(1)
-    n, n_groups, n_children, d = 50, 60, 3, 4
-    parents = torch.tensor(rng.permutation(n_groups)[:n].reshape(n, 1))
+    n, n_groups, n_children, d = 100, 120, 3, 4  # > 32 * k distinct groups: not the shared product
+    parents = rng.permutation(n_groups)[:n].reshape(n, 1)
+    if popular:
+        parents = np.concatenate([parents, np.where(rng.random((n, 1)) < 0.8, 7, parents)], axis=1)
+    parents = torch.tensor(parents)
     leaves = [torch.tensor(rng.standard_normal(shape)) for shape in ((n, d), (n_groups * n_children, d),
                                                                       (n_groups * n_children, 1))]
     mine = [t.clone().requires_grad_(True) for t in leaves]
@@ -370,6 +380,7 @@ def test_score_children_distinct_groups_take_block_route_with_same_values(sparse
     got = score_children(mine[0], mine[1], parents, n_children, mine[2], sparse=sparse)
     want = score_candidates(ref[0], ref[1], child_codes(parents, n_children), ref[2], sparse=sparse)
     torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    assert len(made) == 1 and (int(torch.bincount(made[0].group).max()) > 1) == popular  # the grouped route
     w = torch.tensor(rng.standard_normal(tuple(got.shape)))
     for g, g_ref in zip(torch.autograd.grad(got, mine, w), torch.autograd.grad(want, ref, w)):
         assert g.is_sparse == g_ref.is_sparse

@@ -105,9 +105,18 @@ class CascadeLevels(Head):
         Returns ``(codes, logits)``, both ``(n, k * C_{level+1})``; logits of
         padding codes are ``-inf``.
         """
-        codes = child_codes(parents, self.factors[level])
-        logits = self.tables[level - 1].score_children(query, parents, self.factors[level])
-        return codes, logits.masked_fill(codes >= self.valid[level], float("-inf"))
+        return child_codes(parents, self.factors[level]), self.children_logits(level, query, parents)
+
+    def children_logits(self, level: int, query: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+        """The logits of :meth:`child_logits` without their codes (no ``(n, k * C)`` code tensor)."""
+        c = self.factors[level]
+        logits = self.tables[level - 1].score_children(query, parents, c)
+        n_valid = (self.valid[level] - parents * c).clamp_(0, c)  # valid children of each parent
+        if bool((n_valid < c).any()):
+            local = torch.arange(c, device=parents.device)
+            padding = (local >= n_valid.unsqueeze(2)).view(logits.shape)
+            logits = logits.masked_fill(padding, float("-inf"))
+        return logits
 
     def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:
         """Logits of every child of every valid parent, ``(n, valid[level-1], C)``."""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .._radix import strides as radix_strides
-from ..ops.candidates import candidate_targets, select_candidates
+from ..ops.candidates import select_candidates
 from .cascade import CascadeLevels
 from .contract import row_mean
 from .layers import Batch, SparseBatch
@@ -17,22 +17,25 @@ def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
     return F.logsigmoid(precise(logits))
 
 
-def _masked_bce(
-    logits: torch.Tensor, targets: torch.Tensor, sample_weight: torch.Tensor | None = None
+def _binary_cross_entropy(
+    logits: torch.Tensor, positions: torch.Tensor, sample_weight: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Binary cross-entropy summed over the finite (non-padding) logits of a row, mean over rows.
+    """Binary cross-entropy summed over the finite logits of a row, mean over rows.
 
-    Summing (not averaging) over a row's decisions gives every group and every
-    label decision the same weight, so the few group decisions do not outweigh
-    the many label decisions in the shared backbone. Rows weighted as in
-    :func:`~skmhe.nn.contract.row_mean`.
+    ``positions``: the distinct flat indices (``row * m + column``) of the true entries
+    of the ``(n, m)`` logits; every other entry is a negative. The loss of a row is
+    ``sum softplus(x) - sum_{true} x``, so no ``(n, m)`` target is formed, and a
+    ``-inf`` logit (padding) adds nothing and gets no gradient. Summing (not averaging)
+    over a row's decisions gives every group and every label decision the same weight,
+    so the few group decisions do not outweigh the many label decisions in the shared
+    backbone. Rows weighted as in :func:`~skmhe.nn.contract.row_mean`.
     """
-    valid = torch.isfinite(logits)
-    safe = torch.where(valid, logits, torch.zeros_like(logits))
-    loss = F.binary_cross_entropy_with_logits(safe, targets.to(safe.dtype), reduction="none")
+    n, m = logits.shape
+    per_row = F.softplus(logits).sum(dim=1)
+    per_row = per_row.index_add(0, positions // max(1, m), logits.reshape(-1)[positions], alpha=-1)
     if sample_weight is None:
-        return (loss * valid).sum() / max(1, logits.shape[0])
-    return row_mean((loss * valid).sum(dim=1), sample_weight)
+        return per_row.sum() / max(1, n)
+    return row_mean(per_row, sample_weight)
 
 
 class SigmoidCascadeHead(CascadeLevels):
@@ -54,20 +57,29 @@ class SigmoidCascadeHead(CascadeLevels):
         """Summed per-level BCE; ``labels`` holds each row's true label ids (rows weighted: ``row_mean``)."""
         strides = radix_strides(self.factors)
         root = self.root_logits(features)
-        n = root.shape[0]
-        true_groups = labels.indices // strides[0]
+        n, n_groups = root.shape
         counts = torch.diff(labels.offsets, append=labels.offsets.new_tensor([labels.indices.shape[0]]))
         rows = torch.repeat_interleave(torch.arange(n, device=root.device), counts)
-        target = torch.zeros(root.shape, dtype=torch.bool, device=root.device)
-        target[rows, true_groups] = True
-        total = _masked_bce(root, target, sample_weight)
-        scores, codes = root, None
+        positions = torch.unique(rows * n_groups + labels.indices // strides[0])
+        total = _binary_cross_entropy(root, positions, sample_weight)
+        scores, parents, width = root, None, n_groups
         for h, query in enumerate(self.queries_of(features), start=1):
-            columns = select_candidates(scores, self.n_candidate_groups, forced=target)
-            parents = columns if codes is None else codes.gather(1, columns)
-            codes, logits = self.child_logits(h, query, parents)
-            target = candidate_targets(codes, labels.indices // strides[h], labels.offsets)
-            total = total + _masked_bce(logits, target, sample_weight)
+            forced = torch.zeros(n * width, dtype=torch.bool, device=root.device)
+            forced[positions] = True
+            columns = select_candidates(scores, self.n_candidate_groups, forced=forced.view(n, width))
+            if parents is None:
+                parents = columns
+            else:  # the codes of the chosen children of the previous level's parents
+                c_prev = self.factors[h - 1]
+                parents = parents.gather(1, torch.div(columns, c_prev, rounding_mode="floor")) * c_prev + columns % c_prev
+            logits = self.children_logits(h, query, parents)
+            c, k = self.factors[h], parents.shape[1]
+            true_codes = labels.indices // strides[h]
+            # the candidate slot of each true label's parent (forced in, so always there)
+            slot = (parents[rows] == (true_codes // c).unsqueeze(1)).to(torch.int8).argmax(dim=1)
+            width = k * c
+            positions = torch.unique(rows * width + slot * c + true_codes % c)
+            total = total + _binary_cross_entropy(logits, positions, sample_weight)
             scores = logits
         return total
 

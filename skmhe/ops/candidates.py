@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._group_scores import GroupScores
 from .topk import _select
 
 
@@ -35,10 +36,6 @@ _SHARED_ROUTE_RATIO = 8
 #: times a row's groups distinct groups: a value of a row's group costs ~20-50x one of a shared
 #: matrix product (measured on the CPU, 512 rows, groups of 20-100, d = 32-256)
 _SHARED_GROUPS_RATIO = 32
-
-#: elements of the ``(rows, k * C, d)`` blocks materialised at once by :func:`score_children`:
-#: larger ones leave the cache and cost several times more per element
-_BLOCK_ELEMENTS = 2**20
 
 
 def _check_2d_int(name: str, t: torch.Tensor) -> None:
@@ -82,11 +79,24 @@ def select_candidates(
             raise ValueError(f"forced must be a bool tensor of shape {tuple(scores.shape)}")
         if n:
             width = min(m, max(width, int(forced.sum(dim=1).max())))
-    order = torch.sort(s, dim=1, descending=True, stable=True).indices
-    if forced is not None:  # forced columns first, each part still by score
-        first = torch.sort(forced.gather(1, order).to(torch.int8), dim=1, descending=True, stable=True)
-        order = order.gather(1, first.indices)
-    return order[:, :width]
+    if n == 0 or width == 0:
+        return torch.zeros((n, width), dtype=torch.int64, device=s.device)
+    # linear in m (no sort of the whole row): the best `width` columns by score, plus the
+    # forced ones; only those few are then ordered
+    columns = torch.arange(m, device=s.device).expand(n, m)
+    picked = _select(s, columns, width)[1]
+    if forced is not None:
+        n_forced = int(forced.sum(dim=1).max())
+        if n_forced:
+            picked = torch.cat([picked, torch.topk(forced.to(torch.int8), n_forced, dim=1).indices], dim=1)
+    picked = torch.sort(picked, dim=1).values
+    rank = torch.zeros(picked.shape, dtype=torch.int8, device=s.device)
+    if forced is not None:
+        rank = forced.gather(1, picked).to(torch.int8)
+    rank[:, 1:][picked[:, 1:] == picked[:, :-1]] = -1  # a column listed twice: its copy goes last
+    order = torch.sort(s.gather(1, picked), dim=1, descending=True, stable=True).indices
+    order = order.gather(1, torch.sort(rank.gather(1, order), dim=1, descending=True, stable=True).indices)
+    return picked.gather(1, order)[:, :width]
 
 
 def child_codes(parents: torch.Tensor, n_children: int) -> torch.Tensor:
@@ -206,13 +216,12 @@ def score_children(
 
     The same values as ``score_candidates(query, table, child_codes(parents,
     n_children), bias, sparse=sparse)``, computed faster: the children of a
-    prefix are ``n_children`` consecutive rows of ``table``, so a whole group
-    is taken at once (``table`` viewed as ``(N / n_children, n_children, d)``),
-    and its dense gradient is added back group by group instead of row by row
-    (no sort of ``n * k * n_children`` ids, as an embedding's backward does).
-    Rows sharing most of their groups (at most ``32 * k`` distinct ones)
-    take one matrix product instead (see :func:`score_candidates`), and a
-    sparse gradient takes the row gather.
+    prefix are ``n_children`` consecutive rows of ``table`` (a group), so the
+    rows that picked a group are scored against it by one small matrix product
+    (:class:`~skmhe.ops._group_scores.GroupScores`), which reads each group once
+    per slot of rows instead of once per row, and sums its gradient per group.
+    Rows sharing most of their groups (at most ``32 * k`` distinct ones) take one
+    matrix product over the distinct groups instead (see :func:`score_candidates`).
 
     Parameters
     ----------
@@ -248,67 +257,8 @@ def score_children(
         columns = (inverse.unsqueeze(2) * n_children + local).reshape(n, k * n_children)
         ids = child_codes(unique.unsqueeze(0), n_children).squeeze(0)
         return _score_shared(query, table, column, ids, columns, sparse, bias_sparse)
-    scores = _GroupScores.apply(query, table, parents, n_children, sparse)
-    if column is not None:
-        bias_ids = child_codes(parents, n_children)
-        scores = scores + F.embedding(bias_ids, column, sparse=bias_sparse).squeeze(2).to(query.dtype)
+    scores = GroupScores.apply(query, table, column, parents, n_children, sparse, bias_sparse)
     return scores
-
-
-def _row_blocks(n: int, width: int):
-    """Row ranges whose ``(rows, width)`` blocks stay within ``_BLOCK_ELEMENTS``."""
-    step = max(1, _BLOCK_ELEMENTS // max(1, width))
-    return [(start, min(n, start + step)) for start in range(0, n, step)]
-
-
-class _GroupScores(torch.autograd.Function):
-    """``query[i] . table[p * C + j]`` for every child ``j`` of every parent ``p`` of row ``i``.
-
-    Whole groups are gathered a few rows at a time (``_BLOCK_ELEMENTS``), never
-    all at once. The table's gradient is summed once per distinct group of the
-    batch into one ``(groups, C, d)`` buffer: returned as a coalesced sparse
-    tensor over those groups' rows (``sparse``), or scattered into a dense one.
-    """
-
-    @staticmethod
-    def forward(ctx, query, table, parents, n_children: int, sparse: bool):
-        n, k = parents.shape
-        d = table.shape[1]
-        groups = table.reshape(-1, n_children, d)
-        scores = query.new_empty((n, k * n_children))
-        for a, b in _row_blocks(n, k * n_children * d):
-            blocks = groups.index_select(0, parents[a:b].reshape(-1)).to(query.dtype).view(b - a, -1, d)
-            scores[a:b] = (blocks * query[a:b].unsqueeze(1)).sum(2)  # faster than a bmm per row
-        ctx.save_for_backward(query, table, parents)
-        ctx.n_children, ctx.sparse = n_children, sparse
-        return scores
-
-    @staticmethod
-    def backward(ctx, grad_scores):
-        query, table, parents = ctx.saved_tensors
-        c, (n, k), d = ctx.n_children, parents.shape, table.shape[1]
-        groups = table.reshape(-1, c, d)
-        grad_query = grad_table = None
-        if ctx.needs_input_grad[0]:
-            grad_query = torch.empty_like(query)
-            for a, b in _row_blocks(n, k * c * d):
-                blocks = groups.index_select(0, parents[a:b].reshape(-1)).to(query.dtype).view(b - a, -1, d)
-                grad_query[a:b] = torch.bmm(grad_scores[a:b].unsqueeze(1), blocks).squeeze(1)
-        if ctx.needs_input_grad[1]:
-            unique, inverse = torch.unique(parents, return_inverse=True)
-            summed = torch.zeros((unique.shape[0], c, d), dtype=query.dtype, device=query.device)
-            for a, b in _row_blocks(n, k * c * d):
-                outer = grad_scores[a:b].view(b - a, k, c, 1) * query[a:b].view(b - a, 1, 1, d)
-                summed.index_add_(0, inverse[a:b].reshape(-1), outer.view(-1, c, d))
-            summed = summed.to(table.dtype)
-            if ctx.sparse:
-                rows = child_codes(unique.unsqueeze(0), c).reshape(1, -1)
-                grad_table = torch.sparse_coo_tensor(
-                    rows, summed.view(-1, d), table.shape, is_coalesced=True, check_invariants=False
-                )
-            else:
-                grad_table = torch.zeros_like(groups).index_copy_(0, unique, summed).view_as(table)
-        return grad_query, grad_table, None, None, None
 
 
 def candidate_targets(ids: torch.Tensor, true_ids: torch.Tensor, true_offsets: torch.Tensor) -> torch.Tensor:
