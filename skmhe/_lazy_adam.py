@@ -27,8 +27,10 @@ def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 DENSE_SHARE = 0.5
 
 
-def _update_rows(param, rows, values, state, lr, beta1, beta2, eps, step) -> None:
+def _update_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps, decay, step) -> None:
     """``SparseAdam``'s update of ``rows`` on their gathered ``(rows, d)`` blocks."""
+    if decay:
+        values = values + decay * param.index_select(0, rows)
     exp_avg = state["exp_avg"].index_select(0, rows)
     exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
     exp_avg.lerp_(values, 1 - beta1)
@@ -40,25 +42,30 @@ def _update_rows(param, rows, values, state, lr, beta1, beta2, eps, step) -> Non
     param.index_add_(0, rows, exp_avg, alpha=-step_size)
 
 
-def _update_most_rows(param, rows, values, state, lr, beta1, beta2, eps, step) -> None:
+def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps, decay, step) -> None:
     """The same update as :func:`_update_rows`, for a gradient over most rows of ``param``.
 
     Adam's fused kernel runs over the whole table (a zero gradient on the other rows), then
     the rows the gradient does not hold get their weights and moments back. ``eps`` is
     scaled so that the kernel's denominator ``sqrt(v / (1 - beta2**t)) + eps'`` is
-    ``SparseAdam``'s ``(sqrt(v) + eps) / sqrt(1 - beta2**t)``.
+    ``SparseAdam``'s ``(sqrt(v) + eps) / sqrt(1 - beta2**t)``. The dense gradient lives
+    in ``scratch`` (one table-sized buffer kept between steps: a fresh one costs its page
+    faults every step, more than the update itself).
     """
     untouched = torch.ones(param.shape[0], dtype=torch.bool, device=param.device)
     untouched[rows] = False
     others = untouched.nonzero().squeeze(1)
     tensors = (param, state["exp_avg"], state["exp_avg_sq"])
     kept = [t.index_select(0, others) for t in tensors]
-    grad = torch.zeros_like(param).index_copy_(0, rows, values)
+    grad = scratch.get(id(param))
+    if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or grad.device != param.device:
+        grad = scratch[id(param)] = torch.empty_like(param)
+    grad.zero_().index_copy_(0, rows, values)
     correction = math.sqrt(1 - beta2**step)
     torch._fused_adam_(
         [param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
         [torch.tensor(float(step), dtype=torch.float32, device=param.device)],
-        lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps / correction,
+        lr=lr, beta1=beta1, beta2=beta2, weight_decay=decay, eps=eps / correction,
         amsgrad=False, maximize=False,
     )
     for t, saved in zip(tensors, kept):
@@ -85,10 +92,17 @@ class LazyAdam(torch.optim.Optimizer):
     lr : float, default=1e-3
     betas : tuple of float, default=(0.9, 0.999)
     eps : float, default=1e-8
+    weight_decay : float, default=0.0
+        Coupled L2 (as Adam's ``weight_decay``), on the rows a step updates only.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self._scratch: dict[int, torch.Tensor] = {}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("_scratch", {})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -112,9 +126,9 @@ class LazyAdam(torch.optim.Optimizer):
                     continue
                 values = values.reshape(rows.shape[0], *param.shape[1:])
                 step = state["step"]
-                settings = (group["lr"], beta1, beta2, group["eps"], step)
+                settings = (group["lr"], beta1, beta2, group["eps"], group.get("weight_decay", 0.0), step)
                 if rows.numel() >= DENSE_SHARE * param.shape[0] and hasattr(torch, "_fused_adam_"):
-                    _update_most_rows(param, rows, values, state, *settings)
+                    _update_most_rows(param, rows, values, state, self._scratch, *settings)
                 else:
-                    _update_rows(param, rows, values, state, *settings)
+                    _update_rows(param, rows, values, state, self._scratch, *settings)
         return loss

@@ -35,6 +35,11 @@ _AUTO_EMBEDDING = 128
 #: most automatic groups: past 128 x 2,048 labels the groups grow instead, so that the group
 #: head (one ``width x groups`` layer, the largest product of a step) stays this wide
 _MAX_AUTO_GROUPS = 2048
+#: ``batch_size="auto"`` takes at least ``n_labels / 256`` rows (a power of two, at most 8,192):
+#: past 1e5 labels a step updates most of the label table whatever its rows, so a batch must
+#: be large enough to pay for it (1e6 labels: 4.4 CPU-s per 1,000 rows at batch 1,024, 1.5
+#: at 4,096; ``benchmarks/RESULTS.md``, "Scale")
+_LABELS_PER_BATCH_ROW, _MAX_AUTO_BATCH = 256, 8192
 #: ``n_levels="auto"`` is flat (one dense layer over every label) up to this many labels
 _AUTO_FLAT_MAX_LABELS = 1024
 
@@ -92,7 +97,10 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         As in :class:`MHEClassifier` (same meaning, same defaults, shared
         code): ``"auto"`` batch size, rate and epoch budget from the number
         of samples, a cosine schedule, early stopping from 10,000 samples.
-        Early stopping watches precision@1 on the held-out rows.
+        Early stopping watches precision@1 on the held-out rows. Here the
+        ``"auto"`` batch is also at least ``n_labels / 256`` rows (the power of
+        two nearest it, at most 8,192): at 1e5 labels and more a step updates
+        most of the label table, whatever its rows.
 
     label_order : {"auto", "given"} or array-like of shape (n_labels,), default="auto"
         Which labels share a group. ``"auto"``: balanced clusters of the
@@ -230,6 +238,13 @@ batch_size_, learning_rate_
         if self.n_levels == "auto":
             return 1 if n_labels <= _AUTO_FLAT_MAX_LABELS else 2
         return int(self.n_levels)
+
+    def _batch_size(self, n_samples: int) -> int:
+        size = super()._batch_size(n_samples)
+        if self.batch_size != "auto" or not hasattr(self, "classes_"):
+            return size
+        by_labels = 2 ** round(math.log2(max(1.0, len(self.classes_) / _LABELS_PER_BATCH_ROW)))
+        return int(min(n_samples, max(size, min(_MAX_AUTO_BATCH, by_labels))))
 
     def _make_codec(self, n_labels: int) -> LabelCodec:
         levels = self._levels(n_labels)

@@ -63,19 +63,8 @@ class AdamWithSparseRows:
     @torch.no_grad()
     def step(self) -> None:
         if self.sparse is not None:
-            for group in self.sparse.param_groups:
-                if not (self.decay and group["l2"]):
-                    continue
-                for param in group["params"]:
-                    if param.grad is not None:
-                        rows, values = coalesced_rows(param.grad)
-                        param.grad = torch.sparse_coo_tensor(
-                            rows.unsqueeze(0),
-                            values + self.decay * param.index_select(0, rows),
-                            param.shape,
-                            check_invariants=False,  # indices of a coalesced gradient
-                            is_coalesced=True,
-                        )
+            for group in self.sparse.param_groups:  # coupled L2 on the rows a step updates
+                group["weight_decay"] = self.decay if group["l2"] else 0.0
             self.sparse.step()
         self.dense.step()
 

@@ -45,3 +45,21 @@ def test_lazy_adam_refuses_dense_gradients():
     param.grad = torch.ones(3, 2)
     with pytest.raises(RuntimeError, match="sparse gradients only"):
         LazyAdam([param]).step()
+
+
+@pytest.mark.parametrize("dense_share", [0.0, 2.0])
+def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monkeypatch):
+    """Both routes: the decay is added to the gradient of the rows present, the others stay."""
+    monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", dense_share)
+    gen = torch.Generator().manual_seed(1)
+    start = torch.randn(20, 3, generator=gen, dtype=torch.float64)
+    mine, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    opt, ref_opt = LazyAdam([mine], lr=0.01, weight_decay=0.3), torch.optim.SparseAdam([ref], lr=0.01)
+    for _ in range(4):
+        rows = torch.sort(torch.randperm(20, generator=gen)[:12]).values
+        values = torch.randn(12, 3, generator=gen, dtype=torch.float64)
+        mine.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, (20, 3)).coalesce()
+        ref.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values + 0.3 * ref.detach()[rows], (20, 3)).coalesce()
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
