@@ -10,6 +10,9 @@ Parts (``--parts``, default all):
 * ``claims``: ``bench_claims`` -- the paper's claims on small real data;
 * ``xmlc``: ``bench_xmlc`` -- multi-label extreme classification against omikuji, napkinXC
   and one-vs-rest;
+* ``xmlc_scale``: ``bench_xmlc --scale`` -- skmhe's multi-label defaults beside omikuji and
+  napkinXC PLT on synthetic XMC data at 1e4, 1e5 and 1e6 labels (P@1, P@5, train and predict
+  seconds, peak RSS, a plot of train time against labels);
 * ``scaleout``: ``bench_scaleout`` -- one process against two data-parallel processes
   (torchrun, gloo) on the same data;
 * ``defaults``: ``bench_defaults`` -- every estimator with its default parameters beside the
@@ -43,12 +46,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: part -> (module, whether its ``--out`` is a folder rather than a JSON path)
-PARTS: dict[str, tuple[str, bool]] = {
+#: part -> (module, whether its ``--out`` is a folder rather than a JSON path, extra arguments)
+PARTS: dict[str, tuple[str, bool] | tuple[str, bool, tuple[str, ...]]] = {
     "methods": ("benchmarks.bench_methods", False),
     "scaling": ("benchmarks.bench_scaling", False),
     "claims": ("benchmarks.bench_claims", False),
     "xmlc": ("benchmarks.bench_xmlc", True),
+    "xmlc_scale": ("benchmarks.bench_xmlc", True, ("--scale",)),
     "scaleout": ("benchmarks.bench_scaleout", False),
     "defaults": ("benchmarks.bench_defaults", False),
     "calibration": ("benchmarks.bench_calibration", False),
@@ -65,9 +69,10 @@ def _cuda_available() -> bool:
 
 def part_command(part: str, out: Path, quick: bool) -> list[str]:
     """The command line that runs ``part`` with its output under ``out``."""
-    module, out_is_folder = PARTS[part]
+    module, out_is_folder, *extra = PARTS[part]
     target = out / f"{part}" if out_is_folder else out / f"{part}.json"
-    return [sys.executable, "-m", module, *(["--quick"] if quick else []), "--out", str(target)]
+    return [sys.executable, "-m", module, *(extra[0] if extra else ()), *(["--quick"] if quick else []),
+            "--out", str(target)]
 
 
 def _markdown_of(part: str, out: Path) -> str | None:

@@ -422,8 +422,10 @@ batch_size_, learning_rate_
         estimate : dict
             ``"parameters"`` (weights and biases), ``"optimizer_state"`` (Adam's
             two moments per parameter, lazy or not) and ``"bytes"`` (both, in
-            float32). Training adds the gradients of the dense parameters
-            and the batch's activations; a ``partial_fit`` (or warm start) that
+            float32). Training adds the gradients of the dense parameters,
+            the batch's activations and, for each table whose lazy update covers
+            most of its rows (the input layer and the label table at 1e5 labels
+            and more), one table-sized gradient buffer; a ``partial_fit`` (or warm start) that
             continues training adds one copy of the parameters and moments
             (see :func:`skmhe._atomic.atomic_fit`).
         """

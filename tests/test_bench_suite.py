@@ -42,8 +42,16 @@ END_TO_END_PARTS = ("claims", "label_codes", "kernels")
 def test_every_part_is_a_module_with_a_main():
     import importlib
 
-    for part, (module, _) in suite.PARTS.items():
+    for part, (module, *_) in suite.PARTS.items():
         assert callable(importlib.import_module(module).main), part
+
+
+def test_scale_part_runs_bench_xmlc_scale(tmp_path):
+    """The scale benchmark is a part of its own (its --quick run is tested in test_bench_xmlc)."""
+    command = suite.part_command("xmlc_scale", tmp_path, quick=True)
+    assert command[1:] == ["-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--out", str(tmp_path / "xmlc_scale")]
+    assert suite.part_command("xmlc", tmp_path, quick=False)[1:] == [
+        "-m", "benchmarks.bench_xmlc", "--out", str(tmp_path / "xmlc")]
 
 
 def test_suite_quick_runs_its_parts(tmp_path):
