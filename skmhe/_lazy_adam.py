@@ -57,10 +57,13 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
     others = untouched.nonzero().squeeze(1)
     tensors = (param, state["exp_avg"], state["exp_avg_sq"])
     kept = [t.index_select(0, others) for t in tensors]
-    grad = scratch.get(id(param))
-    if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or grad.device != param.device:
-        grad = scratch[id(param)] = torch.empty_like(param)
-    grad.zero_().index_copy_(0, rows, values)
+    if others.numel() == 0:  # every row: the coalesced values are the dense gradient
+        grad = values.contiguous()
+    else:
+        grad = scratch.get(id(param))
+        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or grad.device != param.device:
+            grad = scratch[id(param)] = torch.empty_like(param)
+        grad.zero_().index_copy_(0, rows, values)
     correction = math.sqrt(1 - beta2**step)
     torch._fused_adam_(
         [param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
