@@ -310,3 +310,18 @@ def test_scale_quick_run(tmp_path):
             assert 0 <= row["p@1"] <= 1 and 0 <= row["p@5"] <= 1
             assert row["train_s"] > 0 and row["train_cpu_s"] > 0 and row["peak_rss_mib"] > 0
     assert "| labels | model | P@1 |" in (out / "bench_xmlc_scale.md").read_text()
+
+
+def test_scale_steps_extrapolates_an_epoch_apart_from_the_set_up(tmp_path):
+    """``--scale-steps``: the set-up (first batch) timed apart, an epoch from the next steps."""
+    out = tmp_path / "steps"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--threads", "1",
+         "--scale-labels", "300", "--scale-models", "skmhe defaults", "--scale-steps", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = json.loads((out / "bench_xmlc_scale.json").read_text())["results"]
+    assert row["status"] == "ok" and row["extrapolated"] and row["steps"] == 3, row
+    assert row["setup_cpu_s"] > 0 and row["step_cpu_s"] > 0 and "extrapolated" in row["epoch_s"]
+    assert row["train_cpu_s"] >= row["setup_cpu_s"]
