@@ -85,14 +85,14 @@ class GroupScores(torch.autograd.Function):
     def forward(ctx, query, table, bias, parents, n_children: int, sparse: bool, bias_sparse: bool):
         n, k = parents.shape
         c, d = n_children, table.shape[1]
-        groups = table.reshape(-1, c, d)
+        groups = table.reshape(-1, c * d)  # a group a row: a 2-D gather copies 2x faster than a 3-D one
         bias_groups = None if bias is None else bias.reshape(-1, c)
         slots = _Slots(parents)
         padded_query = _padded(query)
         out = query.new_empty((n * k + 1, c))
         for a, b in slots.blocks(c * d):
             picked = slots.unique[slots.group[a:b]]
-            block = groups.index_select(0, picked).to(query.dtype)  # (s, C, d)
+            block = groups.index_select(0, picked).to(query.dtype).view(-1, c, d)  # (s, C, d)
             scored = torch.bmm(padded_query[slots.rows[a:b]], block.transpose(1, 2))  # (s, R, C)
             if bias_groups is not None:
                 scored += bias_groups.index_select(0, picked).to(query.dtype).unsqueeze(1)
@@ -107,7 +107,7 @@ class GroupScores(torch.autograd.Function):
         query, table = ctx.saved_tensors
         slots, c, d = ctx.slots, ctx.n_children, table.shape[1]
         n = query.shape[0]
-        groups = table.reshape(-1, c, d)
+        groups = table.reshape(-1, c * d)
         padded_grad = _padded(grad_scores.reshape(-1, c).to(query.dtype))
         padded_query = _padded(query)
         want_query, want_table, want_bias = ctx.needs_input_grad[:3]
@@ -117,7 +117,7 @@ class GroupScores(torch.autograd.Function):
         for a, b in slots.blocks(c * d):
             grad_out = padded_grad[slots.pairs[a:b]]  # (s, R, C)
             if want_query:
-                block = groups.index_select(0, slots.unique[slots.group[a:b]]).to(query.dtype)
+                block = groups.index_select(0, slots.unique[slots.group[a:b]]).to(query.dtype).view(-1, c, d)
                 grad_query.index_add_(0, slots.rows[a:b].reshape(-1), torch.bmm(grad_out, block).reshape(-1, d))
             if want_table:
                 per_slot = torch.bmm(grad_out.transpose(1, 2), padded_query[slots.rows[a:b]])  # (s, C, d)
