@@ -90,9 +90,10 @@ class GroupScores(torch.autograd.Function):
         slots = _Slots(parents)
         padded_query = _padded(query)
         out = query.new_empty((n * k + 1, c))
+        gather = _Gather(groups, slots)
         for a, b in slots.blocks(c * d):
             picked = slots.unique[slots.group[a:b]]
-            block = groups.index_select(0, picked).to(query.dtype).view(-1, c, d)  # (s, C, d)
+            block = gather(a, b).to(query.dtype).view(-1, c, d)  # (s, C, d)
             scored = torch.bmm(padded_query[slots.rows[a:b]], block.transpose(1, 2))  # (s, R, C)
             if bias_groups is not None:
                 scored += bias_groups.index_select(0, picked).to(query.dtype).unsqueeze(1)
@@ -114,14 +115,17 @@ class GroupScores(torch.autograd.Function):
         grad_query = query.new_zeros((n + 1, d)) if want_query else None
         summed = query.new_zeros((slots.unique.shape[0], c, d)) if want_table else None
         summed_bias = query.new_zeros((slots.unique.shape[0], c)) if want_bias else None
-        for a, b in slots.blocks(c * d):
+        gather = _Gather(groups, slots)
+        blocks = slots.blocks(c * d)
+        per_slot = query.new_empty((max(b - a for a, b in blocks), c, d)) if want_table and blocks else None
+        for a, b in blocks:
             grad_out = padded_grad[slots.pairs[a:b]]  # (s, R, C)
             if want_query:
-                block = groups.index_select(0, slots.unique[slots.group[a:b]]).to(query.dtype).view(-1, c, d)
+                block = gather(a, b).to(query.dtype).view(-1, c, d)
                 grad_query.index_add_(0, slots.rows[a:b].reshape(-1), torch.bmm(grad_out, block).reshape(-1, d))
-            if want_table:
-                per_slot = torch.bmm(grad_out.transpose(1, 2), padded_query[slots.rows[a:b]])  # (s, C, d)
-                summed.index_add_(0, slots.group[a:b], per_slot)
+            if want_table:  # into one buffer reused by every block (a fresh one costs its page faults)
+                torch.bmm(grad_out.transpose(1, 2), padded_query[slots.rows[a:b]], out=per_slot[: b - a])
+                summed.index_add_(0, slots.group[a:b], per_slot[: b - a])
             if want_bias:
                 summed_bias.index_add_(0, slots.group[a:b], grad_out.sum(1))
         grad_table = grad_bias = None
@@ -130,6 +134,19 @@ class GroupScores(torch.autograd.Function):
         if want_bias:
             grad_bias = _per_group_gradient(summed_bias.to(table.dtype), slots.unique, ctx.bias_shape, ctx.bias_sparse)
         return (grad_query[:n] if want_query else None), grad_table, grad_bias, None, None, None, None
+
+
+class _Gather:
+    """The groups of a range of slots, gathered into one buffer reused by every range."""
+
+    def __init__(self, groups: torch.Tensor, slots: _Slots):
+        self.groups, self.slots, self.buffer = groups, slots, None
+
+    def __call__(self, a: int, b: int) -> torch.Tensor:
+        picked = self.slots.unique[self.slots.group[a:b]]
+        if self.buffer is None or self.buffer.shape[0] < b - a:
+            self.buffer = self.groups.new_empty((b - a, self.groups.shape[1]))
+        return torch.index_select(self.groups, 0, picked, out=self.buffer[: b - a])
 
 
 def _per_group_gradient(summed: torch.Tensor, unique: torch.Tensor, shape, sparse: bool) -> torch.Tensor:
