@@ -76,8 +76,11 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         the last fit is ``codec_.n_heads``.
     group_size : int, default=None
         Labels per last-level group. ``None``: ``ceil(L ** (1 / n_levels))``,
-        at most 128. The group count is ``ceil(L / group_size)``; the last
-        group may be short (its padding is never predicted).
+        at most 128, and with two levels at least ``ceil(L / 2048)``: past
+        262,144 labels the groups grow rather than the group head, whose
+        ``width x groups`` product was the largest of a step (at 1e6 labels,
+        2,045 groups of 489). The group count is ``ceil(L / group_size)``; the
+        last group may be short (its padding is never predicted).
     n_candidate_groups : int, default=10
         Groups (prefixes) kept per level, for training (plus the forced true
         groups) and prediction.
@@ -145,8 +148,8 @@ batch_size_, learning_rate_
     ``SparseAdam`` of sparse inputs and of tables of 65,536 rows or more too),
     so the model and its optimizer hold ``3 P`` float32 values, ``12 P``
     bytes; :meth:`memory_estimate` computes it. With the defaults at
-    ``F = 100,000`` and ``L = 1,000,000`` (``g = 128``, ``d = 128``) that is
-    ``P = 240`` million, 2.9 GB. :meth:`predict_topk` scores chunks of rows
+    ``F = 100,000`` and ``L = 1,000,000`` (``G = 2,045`` groups of ``g = 489``,
+    ``d = 128``) that is ``P = 234`` million, 2.8 GB. :meth:`predict_topk` scores chunks of rows
     and never forms an ``(n_samples, n_labels)`` matrix.
 
     See Also
