@@ -540,6 +540,10 @@ def test_best_codes_matches_sort_reference(n, m, k, quantize, p_neg_inf, layout,
     got_v, got_c = best_codes(values, codes, k)
     width = min(k, m)
     assert tuple(got_v.shape) == tuple(got_c.shape) == (n, width)
+    # codes given ascending (the children of sorted prefixes): the same answer without a sort
+    sorted_codes, order = torch.sort(codes, dim=1)
+    asc_v, asc_c = best_codes(values.gather(1, order), sorted_codes, k, ascending=True)
+    assert torch.equal(asc_c, got_c) and torch.equal(asc_v, got_v)
     assert got_c.dtype == torch.int64 and got_v.dtype == torch.float64
     for r in range(n):
         pairs = sorted(zip(values_np[r].tolist(), codes_np[r].tolist()), key=lambda p: (-p[0], p[1]))[:width]

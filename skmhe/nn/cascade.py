@@ -142,11 +142,13 @@ class CascadeLevels(Head):
         last = self.n_levels - 1
         values, codes = best_codes(root, codes, k if last == 0 else min(width, self.valid[0]))
         for h, query in enumerate(self.queries_of(features), start=1):
+            codes, order = torch.sort(codes, dim=1)  # ascending prefixes: ascending children, no sort of them
+            values = values.gather(1, order)
             child, logits = self.child_logits(h, query, codes)
             logits = self.inference_logits(logits, h)
             scores = log_score(logits.view(n, codes.shape[1], self.factors[h])) + values.unsqueeze(2)
             keep = k if h == last else min(width, self.valid[h])
-            values, codes = best_codes(scores.flatten(1), child, keep)
+            values, codes = best_codes(scores.flatten(1), child, keep, ascending=True)
         return values, codes
 
     def expand_all(self, features: Batch, log_score) -> torch.Tensor:
