@@ -22,9 +22,11 @@ def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 #: a gradient over at least this share of a table's rows updates the whole table with
-#: Adam's fused kernel, then puts the untouched rows back: 5x cheaper than gathering 86 %
-#: of a 1e6 x 128 table row by row (1 thread, ``benchmarks/RESULTS.md``, "Scale")
-DENSE_SHARE = 0.5
+#: Adam's fused kernel, then puts the untouched rows back. Both routes with their buffers
+#: kept, 1 thread, 1e6 x 128 and 131,072 x 1,024 tables: rows route 0.39 / 0.54 / 0.61 /
+#: 0.73 s at 30 / 50 / 70 / 90 % of the rows, whole-table route 1.28 / 1.14 / 0.80 / 0.46 s
+#: (the same within 10 % on the wider table; ``benchmarks/RESULTS.md``, "Scale")
+DENSE_SHARE = 0.8
 
 
 def _row_buffers(scratch: dict, param: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
