@@ -18,7 +18,6 @@ import json
 
 from . import _cli
 from ._common import Timer, peak_rss_mib, run_isolated
-from .xmlc_cases import K
 from .xmlc_models import MODELS, _fit_skmhe, unavailable
 from .xmlc_report import evaluate
 
@@ -88,7 +87,9 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
     n_fit = n - int(round(n * full.validation_fraction)) if full._uses_validation(n) else n
     batch, rate = full._batch_size(n_fit), full._learning_rate(full._batch_size(n_fit))
     rows = min(n, (steps + 1) * batch)
-    est = MHEMultiLabelClassifier(random_state=0, batch_size=batch, learning_rate_init=rate, **ctx["skmhe_params"])
+    est = MHEMultiLabelClassifier(
+        random_state=0, batch_size=batch, learning_rate_init=rate, **ctx["skmhe_params"]
+    )
     X, Y = data["X_train"], data["Y_train"]
     with Timer() as setup:
         est.partial_fit(X[:batch], Y[:batch], classes=np.arange(n_labels))

@@ -37,7 +37,8 @@ def _row_buffers(scratch: dict, param: torch.Tensor, n_rows: int) -> tuple[torch
     """
     key = (id(param), "rows")
     held = scratch.get(key)
-    if held is None or held[0].shape[0] < n_rows or held[0].dtype != param.dtype or held[0].device != param.device:
+    fits = held is not None and held[0].shape[0] >= n_rows
+    if not fits or held[0].dtype != param.dtype or held[0].device != param.device:
         size = max(n_rows, 0 if held is None else held[0].shape[0])
         held = scratch[key] = tuple(param.new_empty((size, *param.shape[1:])) for _ in range(2))
     return held[0][:n_rows], held[1][:n_rows]
@@ -78,7 +79,7 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
         grad = values.contiguous()
     else:
         grad = scratch.get(id(param))
-        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or grad.device != param.device:
+        if grad is None or (grad.shape, grad.dtype, grad.device) != (param.shape, param.dtype, param.device):
             grad = scratch[id(param)] = torch.empty_like(param)
         grad.zero_().index_copy_(0, rows, values)
     correction = math.sqrt(1 - beta2**step)
@@ -116,7 +117,9 @@ class LazyAdam(torch.optim.Optimizer):
         Coupled L2 (as Adam's ``weight_decay``), on the rows a step updates only.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(
+        self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+    ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         self._scratch: dict[int, torch.Tensor] = {}
 

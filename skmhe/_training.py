@@ -16,7 +16,7 @@ from torch import nn
 from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import DataParallel
-from ._lazy_adam import LazyAdam, coalesced_rows
+from ._lazy_adam import LazyAdam
 
 
 class AdamWithSparseRows:

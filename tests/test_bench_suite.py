@@ -49,7 +49,8 @@ def test_every_part_is_a_module_with_a_main():
 def test_scale_part_runs_bench_xmlc_scale(tmp_path):
     """The scale benchmark is a part of its own (its --quick run is tested in test_bench_xmlc)."""
     command = suite.part_command("xmlc_scale", tmp_path, quick=True)
-    assert command[1:] == ["-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--out", str(tmp_path / "xmlc_scale")]
+    assert command[1:] == [
+        "-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--out", str(tmp_path / "xmlc_scale")]
     assert suite.part_command("xmlc", tmp_path, quick=False)[1:] == [
         "-m", "benchmarks.bench_xmlc", "--out", str(tmp_path / "xmlc")]
 

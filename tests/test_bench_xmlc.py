@@ -317,7 +317,8 @@ def test_scale_steps_extrapolates_an_epoch_apart_from_the_set_up(tmp_path):
     out = tmp_path / "steps"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_xmlc", "--scale", "--quick", "--threads", "1",
-         "--scale-labels", "300", "--scale-models", "skmhe defaults", "--scale-steps", "3", "--out", str(out)],
+         "--scale-labels", "300", "--scale-models", "skmhe defaults", "--scale-steps", "3",
+         "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

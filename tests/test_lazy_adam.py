@@ -59,7 +59,8 @@ def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monke
         rows = torch.sort(torch.randperm(20, generator=gen)[:12]).values
         values = torch.randn(12, 3, generator=gen, dtype=torch.float64)
         mine.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, (20, 3)).coalesce()
-        ref.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values + 0.3 * ref.detach()[rows], (20, 3)).coalesce()
+        decayed = values + 0.3 * ref.detach()[rows]
+        ref.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), decayed, (20, 3)).coalesce()
         opt.step()
         ref_opt.step()
     torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)

@@ -71,7 +71,8 @@ class SigmoidCascadeHead(CascadeLevels):
                 parents = columns
             else:  # the codes of the chosen children of the previous level's parents
                 c_prev = self.factors[h - 1]
-                parents = parents.gather(1, torch.div(columns, c_prev, rounding_mode="floor")) * c_prev + columns % c_prev
+                chosen = parents.gather(1, torch.div(columns, c_prev, rounding_mode="floor"))
+                parents = chosen * c_prev + columns % c_prev
             logits = self.children_logits(h, query, parents)
             c, k = self.factors[h], parents.shape[1]
             true_codes = labels.indices // strides[h]

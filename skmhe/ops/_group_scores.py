@@ -70,7 +70,7 @@ def _padded(t: torch.Tensor) -> torch.Tensor:
 
 
 class GroupScores(torch.autograd.Function):
-    """``query[i] . table[p * C + j] + bias[p * C + j]`` for every child ``j`` of every parent ``p`` of row ``i``.
+    """``query[i] . table[p*C + j] + bias[p*C + j]`` for every child ``j`` of each parent ``p`` of row ``i``.
 
     Forward ``(query (n, d), table (N, d), bias (N, 1) or None, parents (n, k), C,
     sparse, bias_sparse)`` to scores ``(n, k * C)`` in
@@ -122,7 +122,8 @@ class GroupScores(torch.autograd.Function):
             grad_out = padded_grad[slots.pairs[a:b]]  # (s, R, C)
             if want_query:
                 block = gather(a, b).to(query.dtype).view(-1, c, d)
-                grad_query.index_add_(0, slots.rows[a:b].reshape(-1), torch.bmm(grad_out, block).reshape(-1, d))
+                to_rows = torch.bmm(grad_out, block).reshape(-1, d)
+                grad_query.index_add_(0, slots.rows[a:b].reshape(-1), to_rows)
             if want_table:  # into one buffer reused by every block (a fresh one costs its page faults)
                 torch.bmm(grad_out.transpose(1, 2), padded_query[slots.rows[a:b]], out=per_slot[: b - a])
                 summed.index_add_(0, slots.group[a:b], per_slot[: b - a])
@@ -132,7 +133,9 @@ class GroupScores(torch.autograd.Function):
         if want_table:
             grad_table = _per_group_gradient(summed.to(table.dtype), slots.unique, table.shape, ctx.sparse)
         if want_bias:
-            grad_bias = _per_group_gradient(summed_bias.to(table.dtype), slots.unique, ctx.bias_shape, ctx.bias_sparse)
+            grad_bias = _per_group_gradient(
+                summed_bias.to(table.dtype), slots.unique, ctx.bias_shape, ctx.bias_sparse
+            )
         return (grad_query[:n] if want_query else None), grad_table, grad_bias, None, None, None, None
 
 
