@@ -22,7 +22,6 @@ from skmhe.nn import ProductHead, SamplingHead, SigmoidCascadeHead, SoftmaxCasca
 from skmhe.ops import _group_scores as group_scores
 from skmhe.ops.candidates import (
     best_codes,
-    candidate_targets,
     child_codes,
     sample_groups,
     score_candidates,
@@ -415,43 +414,6 @@ def test_score_candidates_checks():
         score_candidates(q, t, torch.full((2, 1), 4, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         score_candidates(q, t, torch.full((2, 1), -1, dtype=torch.int64))
-
-
-# =========================================================================== candidate_targets
-
-
-# non-contiguous candidate ids make torch.searchsorted copy them (a performance warning)
-@pytest.mark.filterwarnings("ignore:torch.searchsorted.*non-contiguous:UserWarning")
-@SETTINGS
-@given(
-    n=ROWS,
-    m=st.sampled_from([0, 1, 3, 6]),
-    span=st.integers(1, 15),
-    max_true=st.integers(0, 5),
-    duplicates=st.booleans(),
-    layout=st.sampled_from(LAYOUTS),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_candidate_targets_matches_sets(n, m, span, max_true, duplicates, layout, seed):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        size = int(rng.integers(0, max_true + 1))
-        row = rng.integers(0, span, size=size) if duplicates else rng.permutation(span)[: min(size, span)]
-        rows.append([int(v) for v in row])  # any order, as given
-    true_ids = torch.tensor([v for row in rows for v in row], dtype=torch.int64)
-    offsets = torch.tensor(np.cumsum([0] + [len(r) for r in rows])[:-1], dtype=torch.int64)
-    # candidates may lie above every true id
-    ids_np = rng.integers(0, span + 3, size=(n, m))
-    got = candidate_targets(as_tensor(ids_np, layout, torch.int64), true_ids, offsets)
-    assert got.dtype == torch.bool and tuple(got.shape) == (n, m)
-    want = [[int(c) in set(rows[r]) for c in ids_np[r]] for r in range(n)]
-    assert got.tolist() == want
-
-
-def test_candidate_targets_checks_rows():
-    with pytest.raises(ValueError, match="true_offsets"):
-        candidate_targets(torch.zeros((2, 1), dtype=torch.int64), torch.zeros(1, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
 
 
 # =========================================================================== sample_groups

@@ -92,8 +92,8 @@ class GroupScores(torch.autograd.Function):
         out = query.new_empty((n * k + 1, c))
         gather = _Gather(groups, slots)
         for a, b in slots.blocks(c * d):
-            picked = slots.unique[slots.group[a:b]]
-            block = gather(a, b).to(query.dtype).view(-1, c, d)  # (s, C, d)
+            picked, block = gather(a, b)
+            block = block.to(query.dtype).view(-1, c, d)  # (s, C, d)
             scored = torch.bmm(padded_query[slots.rows[a:b]], block.transpose(1, 2))  # (s, R, C)
             if bias_groups is not None:
                 scored += bias_groups.index_select(0, picked).to(query.dtype).unsqueeze(1)
@@ -121,7 +121,7 @@ class GroupScores(torch.autograd.Function):
         for a, b in blocks:
             grad_out = padded_grad[slots.pairs[a:b]]  # (s, R, C)
             if want_query:
-                block = gather(a, b).to(query.dtype).view(-1, c, d)
+                block = gather(a, b)[1].to(query.dtype).view(-1, c, d)
                 to_rows = torch.bmm(grad_out, block).reshape(-1, d)
                 grad_query.index_add_(0, slots.rows[a:b].reshape(-1), to_rows)
             if want_table:  # into one buffer reused by every block (a fresh one costs its page faults)
@@ -140,16 +140,17 @@ class GroupScores(torch.autograd.Function):
 
 
 class _Gather:
-    """The groups of a range of slots, gathered into one buffer reused by every range."""
+    """The groups of a range of slots (their ids, and their rows gathered into one buffer reused by
+    every range)."""
 
     def __init__(self, groups: torch.Tensor, slots: _Slots):
         self.groups, self.slots, self.buffer = groups, slots, None
 
-    def __call__(self, a: int, b: int) -> torch.Tensor:
+    def __call__(self, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         picked = self.slots.unique[self.slots.group[a:b]]
         if self.buffer is None or self.buffer.shape[0] < b - a:
             self.buffer = self.groups.new_empty((b - a, self.groups.shape[1]))
-        return torch.index_select(self.groups, 0, picked, out=self.buffer[: b - a])
+        return picked, torch.index_select(self.groups, 0, picked, out=self.buffer[: b - a])
 
 
 def _per_group_gradient(summed: torch.Tensor, unique: torch.Tensor, shape, sparse: bool) -> torch.Tensor:

@@ -13,7 +13,6 @@ implementation of each step:
   listed ids only, differentiable (sparse gradients optional);
 * :func:`score_children` -- the same for whole groups (all children of a
   prefix), the form every cascade level and sampled slice takes;
-* :func:`candidate_targets` -- which listed ids are true labels of the row;
 * :func:`sample_groups` -- the ground-truth group plus distinct random ones;
 * :func:`best_codes` -- one step of a beam search over codes.
 """
@@ -261,37 +260,6 @@ def score_children(
         return _score_shared(query, table, column, ids, columns, sparse, bias_sparse)
     scores = GroupScores.apply(query, table, column, parents, n_children, sparse, bias_sparse)
     return scores
-
-
-def candidate_targets(ids: torch.Tensor, true_ids: torch.Tensor, true_offsets: torch.Tensor) -> torch.Tensor:
-    """Which candidate ids are among the row's true ids.
-
-    Parameters
-    ----------
-    ids : Tensor of int64, shape (n, m)
-        Candidate ids of each row.
-    true_ids : Tensor of int64, shape (nnz,)
-        The true ids of all rows, row after row (CSR ``indices``).
-    true_offsets : Tensor of int64, shape (n,)
-        Start of each row in ``true_ids`` (CSR ``indptr[:-1]``).
-
-    Returns
-    -------
-    hits : Tensor of bool, shape (n, m)
-    """
-    _check_2d_int("ids", ids)
-    n = ids.shape[0]
-    if true_offsets.shape[0] != n:
-        raise ValueError(f"true_offsets has {true_offsets.shape[0]} rows, ids {n}")
-    if true_ids.numel() == 0 or ids.numel() == 0:
-        return torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
-    span = int(max(int(ids.max()), int(true_ids.max()))) + 1
-    counts = torch.diff(true_offsets, append=true_offsets.new_tensor([true_ids.shape[0]]))
-    rows = torch.repeat_interleave(torch.arange(n, device=ids.device), counts)
-    keys = torch.sort(rows * span + true_ids).values
-    query = torch.arange(n, device=ids.device).unsqueeze(1) * span + ids
-    pos = torch.searchsorted(keys, query).clamp_(max=keys.shape[0] - 1)
-    return keys[pos] == query
 
 
 def sample_groups(
