@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._batching import iter_slices, rows_to_batch
+from ._batching import RowSubset, iter_slices, rows_to_batch
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import agreed_seed, data_parallel, training_device
 from ._sample_weight import mean_one_weights
@@ -226,9 +226,13 @@ class MHEBase:
         score = X_val = y_val = None
         if self.validation_scores_ is not None and not incremental:
             weights = () if sample_weight is None else (sample_weight,)
-            X, X_val, y_index, y_val, *split_weights = train_test_split(
-                X, y_index, *weights, test_size=self.validation_fraction, random_state=self.seed_ + self.n_iter_
+            # the split's row indices (the rows train_test_split(X, ...) would take): the
+            # training rows are read from X in place, only the validation rows are copied
+            train_rows, val_rows, y_index, y_val, *split_weights = train_test_split(
+                np.arange(n), y_index, *weights, test_size=self.validation_fraction,
+                random_state=self.seed_ + self.n_iter_,
             )
+            X, X_val = RowSubset(X, train_rows), X[val_rows]
             if X_val.shape[0] == 0 or X.shape[0] == 0:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction} leaves an empty "

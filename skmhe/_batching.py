@@ -49,3 +49,29 @@ def iter_slices(n: int, batch_size: int):
     """Consecutive ``slice`` objects of at most ``batch_size`` rows covering ``range(n)``."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+class RowSubset:
+    """Rows ``rows`` of ``X`` seen as a matrix of their own, without copying them.
+
+    ``subset[i]`` is ``X[rows[i]]`` (``i`` an index array or a slice): the
+    training split of a fit reads its batches straight from the caller's
+    ``X`` instead of a copy of 90 % of it (about 1 GB at a million TF-IDF rows).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+    rows : ndarray of int64, shape (n_rows,)
+        Rows of ``X``, in the subset's order.
+    """
+
+    def __init__(self, X, rows: np.ndarray):
+        self.X, self.rows = X, np.asarray(rows, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(n_rows, n_features)``."""
+        return (self.rows.shape[0], *self.X.shape[1:])
+
+    def __getitem__(self, index):
+        return self.X[self.rows[index]]
