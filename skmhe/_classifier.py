@@ -95,7 +95,10 @@ class MHEClassifier(
         Adam. :meth:`partial_fit` always uses the constant peak rate.
     learning_rate_init : float or "auto", default="auto"
         Adam's peak rate. ``"auto"``: ``3e-3 * sqrt(batch_size / 64)``, the
-        square-root scaling of the rate with the batch size.
+        square-root scaling of the rate with the batch size. The input
+        layer of sparse ``X`` updated lazily (``sparse_updates``) takes 4 times
+        this rate: each of its rows moves only in the steps whose batch holds
+        its column.
     max_iter : int or "auto", default="auto"
         Epoch budget of :meth:`fit` (the schedule's length). ``"auto"``:
         enough epochs for about 1,000 optimizer steps, between 2 and 10 (10

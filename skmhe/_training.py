@@ -17,6 +17,8 @@ from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import DataParallel
 from ._lazy_adam import LazyAdam
+from ._schedule import INPUT_RATE_SCALE
+from .nn import SparseLinear
 
 
 class AdamWithSparseRows:
@@ -25,18 +27,20 @@ class AdamWithSparseRows:
     Parameters with sparse gradients (input layers fed sparse batches) are
     updated by :class:`~skmhe._lazy_adam.LazyAdam` (``SparseAdam``'s update): only the rows present in the batch
     change, and their L2 penalty is applied to those rows only (coupled, as
-    Adam's ``weight_decay``). Exposes the ``zero_grad``/``step`` an optimizer has.
+    Adam's ``weight_decay``). A lazy group's rate is its ``"rate_scale"``
+    times the dense parameters' (see :func:`make_optimizer`). Exposes the
+    ``zero_grad``/``step`` an optimizer has.
     """
 
     def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None, decay: float):
         self.dense, self.sparse, self.decay = dense, sparse, decay
 
     def set_learning_rate(self, lr: float) -> None:
-        """Set the rate of every parameter group (dense and lazy) for the next steps."""
+        """Set the dense parameters' rate for the next steps (a lazy group's: times its ``rate_scale``)."""
         for optimizer in (self.dense, self.sparse):
             if optimizer is not None:
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("rate_scale", 1.0)
 
     def state_dict(self) -> dict:
         """Adam's moments and settings, every tensor on the CPU (for pickling)."""
@@ -104,14 +108,20 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
 
     Parameters with sparse gradients (see :func:`sparse_gradient_parameters`)
-    go to a :class:`~skmhe._lazy_adam.LazyAdam` (see :class:`AdamWithSparseRows`).
+    go to a :class:`~skmhe._lazy_adam.LazyAdam` (see :class:`AdamWithSparseRows`);
+    those of sparse input layers (:class:`~skmhe.nn.SparseLinear` fed sparse
+    batches) at :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``,
+    label tables at the rate itself.
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
-    weights, biases, sparse_weights, sparse_biases = [], [], [], []
+    inputs = {id(p) for m in network.modules() if isinstance(m, SparseLinear) for p, _ in m.sparse_parameters()}
+    weights, biases = [], []
+    lazy_groups: dict[tuple[bool, float], list] = {}
     for name, param in network.named_parameters():
         if id(param) in sparse_l2:
-            (sparse_weights if sparse_l2[id(param)] else sparse_biases).append(param)
+            key = (sparse_l2[id(param)], INPUT_RATE_SCALE if id(param) in inputs else 1.0)
+            lazy_groups.setdefault(key, []).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)
     dense = torch.optim.Adam(
@@ -120,9 +130,8 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         fused=True,  # one kernel for all parameters (CPU and CUDA): much less per-step overhead
     )
     groups = [
-        {"params": params, "l2": l2}
-        for params, l2 in ((sparse_weights, True), (sparse_biases, False))
-        if params
+        {"params": params, "l2": l2, "rate_scale": scale, "lr": learning_rate * scale}
+        for (l2, scale), params in lazy_groups.items()
     ]
     lazy = LazyAdam(groups, lr=learning_rate) if groups else None
     return AdamWithSparseRows(dense, lazy, decay)
