@@ -102,7 +102,8 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
     # the next batches through the training loop ``fit`` runs (``_train``), not ``partial_fit``: a
     # ``partial_fit`` that continues first copies the model and Adam's moments (3 GB at 1e6 labels)
     # so that one that raises can leave the model as it was, which a ``fit`` never needs
-    part, (labels, _, _) = check_X(est, X[batch:rows], reset=False), encode_label_sets(Y[batch:rows], rows - batch)
+    part = check_X(est, X[batch:rows], reset=False)
+    labels = encode_label_sets(Y[batch:rows], rows - batch)[0]
     with Timer() as fit:
         est._train(part, labels, incremental=True)
     steps_done, steps_per_epoch = -(-(rows - batch) // batch), -(-n_fit // batch)

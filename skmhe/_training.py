@@ -115,7 +115,8 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
-    inputs = {id(p) for m in network.modules() if isinstance(m, SparseLinear) for p, _ in m.sparse_parameters()}
+    layers = [m for m in network.modules() if isinstance(m, SparseLinear)]
+    inputs = {id(p) for layer in layers for p, _ in layer.sparse_parameters()}
     weights, biases = [], []
     lazy_groups: dict[tuple[bool, float], list] = {}
     for name, param in network.named_parameters():

@@ -99,7 +99,8 @@ def test_sparse_input_rows_move_at_the_scaled_rate(rate):
     network = MHENetwork(MLPBackbone(40, [8], generator=gen, sparse_grad=True), ProductHead(8, (3, 4)))
     optimizer = make_optimizer(network, 0.5, 0.0, 4)
     optimizer.set_learning_rate(rate)
-    batch = SparseBatch(torch.tensor([1, 7, 7, 30]), torch.tensor([0, 2]), torch.tensor([1.0, 2.0, -1.0, 0.5]))
+    values = torch.tensor([1.0, 2.0, -1.0, 0.5])
+    batch = SparseBatch(torch.tensor([1, 7, 7, 30]), torch.tensor([0, 2]), values)
     before = [p.detach().clone() for p in network.parameters()]
     optimizer.zero_grad()
     network.loss(batch, torch.tensor([[0, 1], [2, 3]])).backward()
