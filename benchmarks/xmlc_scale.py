@@ -133,7 +133,10 @@ def save_matrices(data: dict, folder) -> dict:
 
 
 def load_matrices(paths: dict) -> dict:
-    """The matrices written by :func:`save_matrices`, as CSR over copy-on-write memory maps (scipy may write to them)."""
+    """The matrices written by :func:`save_matrices`, as CSR over memory maps.
+
+    Copy-on-write maps: scipy and the estimators may write to them (sorting indices in place).
+    """
     import numpy as np
     import scipy.sparse as sp
 
