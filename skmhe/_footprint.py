@@ -34,11 +34,17 @@ def cascade_parameter_count(width: int, factors: Sequence[int], embedding_size: 
     return count
 
 
-def training_state(n_parameters: int) -> dict[str, int]:
-    """Parameters, Adam moments and their bytes (float32) for ``n_parameters`` parameters."""
-    moments = ADAM_MOMENTS * n_parameters
+def training_state(n_parameters: int, row_wise: Sequence[tuple[int, int]] = ()) -> dict[str, int]:
+    """Parameters, optimizer state and their bytes (float32) for ``n_parameters`` parameters.
+
+    Adam keeps two moments per parameter, except for the weights listed in
+    ``row_wise`` as ``(rows, columns)``: sparse input layers, whose row-wise
+    Adagrad keeps one value a row (:class:`skmhe._row_adagrad.RowAdagrad`).
+    """
+    by_rows = sum(int(r) * int(c) for r, c in row_wise)
+    state = ADAM_MOMENTS * (n_parameters - by_rows) + sum(int(r) for r, _ in row_wise)
     return {
         "parameters": n_parameters,
-        "optimizer_state": moments,
-        "bytes": FLOAT32_BYTES * (n_parameters + moments),
+        "optimizer_state": state,
+        "bytes": FLOAT32_BYTES * (n_parameters + state),
     }

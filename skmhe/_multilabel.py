@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
-from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
+from ._base import COMMON_PARAMETER_CONSTRAINTS, SPARSE_UPDATE_MIN_FEATURES, MHEBase, check_X, hidden_sizes
 from ._footprint import backbone_parameter_count, cascade_parameter_count, training_state
 from ._label_sets import (
     check_label_space,
@@ -406,7 +406,7 @@ batch_size_, learning_rate_
         self._train(X, Y, incremental=True)
         return self
 
-    def memory_estimate(self, n_features: int, n_labels: int) -> dict[str, int]:
+    def memory_estimate(self, n_features: int, n_labels: int, *, sparse: bool = True) -> dict[str, int]:
         """Size of the model and of its optimizer state for data of this shape, before fitting.
 
         The parameters are counted from the formula in the class Notes (the
@@ -419,24 +419,40 @@ batch_size_, learning_rate_
             Columns of ``X``.
         n_labels : int
             Columns of the indicator ``Y``.
+        sparse : bool, default=True
+            Whether ``X`` will be a sparse matrix: its input layer is then
+            updated lazily (``sparse_updates``, on by default from 4,096
+            columns) by row-wise Adagrad, one optimizer value a row.
 
         Returns
         -------
         estimate : dict
             ``"parameters"`` (weights and biases), ``"optimizer_state"`` (Adam's
-            two moments per parameter, lazy or not) and ``"bytes"`` (both, in
-            float32). Training adds the gradients of the dense parameters,
-            the batch's activations and, for each table whose lazy update covers
-            most of its rows (the input layer and the label table at 1e5 labels
-            and more), one table-sized gradient buffer; a ``partial_fit`` (or warm start) that
-            continues training adds one copy of the parameters and moments
-            (see :func:`skmhe._atomic.atomic_fit`).
+            two moments per parameter, lazy or not, but one value a row of a
+            lazily updated input layer) and ``"bytes"`` (both, in float32).
+            Training adds the gradients of the dense parameters, the batch's
+            activations and, for each table whose lazy update covers most of
+            its rows (the label table at 1e5 labels and more), one
+            table-sized gradient buffer; a ``partial_fit`` (or warm start) that
+            continues training adds one copy of the parameters and optimizer
+            state (see :func:`skmhe._atomic.atomic_fit`).
         """
         sizes = hidden_sizes(self.hidden_layer_sizes)
         width = sizes[-1] if sizes else int(n_features)
         factors = self._make_codec(int(n_labels)).factors
-        head = cascade_parameter_count(width, factors, self._embedding_size(width, int(n_labels)))
-        return training_state(backbone_parameter_count(n_features, sizes) + head)
+        embedding = self._embedding_size(width, int(n_labels))
+        head = cascade_parameter_count(width, factors, embedding)
+        lazy = self.sparse_updates is True or (
+            self.sparse_updates == "auto" and n_features >= SPARSE_UPDATE_MIN_FEATURES
+        )
+        if not (sparse and lazy):
+            row_wise = []
+        elif sizes:
+            row_wise = [(n_features, sizes[0])]
+        else:  # the head reads X: its group layer and its query projections
+            queries = [] if embedding is None else [(n_features, embedding)] * (len(factors) - 1)
+            row_wise = [(n_features, factors[0]), *queries]
+        return training_state(backbone_parameter_count(n_features, sizes) + head, row_wise)
 
     @scoped_threads
     def predict_topk(self, X, k=5):

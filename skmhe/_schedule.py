@@ -16,12 +16,11 @@ SCHEDULES = ("cosine", "linear", "constant")
 AUTO_BATCH_RANGE = (32, 2048)
 #: ``learning_rate_init="auto"``: this rate at this batch size, scaled by ``sqrt(batch / ref)``
 AUTO_LR, AUTO_LR_BATCH = 3e-3, 64
-#: the sparse input layer (lazy rows, one a column of ``X``) takes this multiple of the rate: such
-#: a row moves only in the steps whose batch holds its column, with no momentum in between
-#: (1e4-label XMC data, 6 epochs: P@1 0.904 at 1x, 0.979 at 4x; the 1x rate needs 12 epochs for
-#: 0.977; ``benchmarks/RESULTS.md``, "Scale"). Label tables keep the rate: at 1e5 labels a step
-#: updates most of their rows, and 4x there too gave 0.776 against 0.804
-INPUT_RATE_SCALE = 4.0
+#: the sparse input layer (lazy rows, one a column of ``X``, updated by row-wise Adagrad) takes
+#: this multiple of the rate: such a row moves only in the steps whose batch holds its column, and
+#: Adagrad's step shrinks with the row's own updates, so a rare column's row starts large
+#: (``benchmarks/RESULTS.md``, "Scale": 1e5-label XMC P@1 0.826 with lazy Adam at 4x, 0.861 here)
+INPUT_RATE_SCALE = 32.0
 #: ``max_iter="auto"``: enough epochs for this many optimizer steps, within this range
 AUTO_STEPS, AUTO_EPOCH_RANGE = 1000, (2, 10)
 #: warm-up: this share of the scheduled steps, linear from 1/10 of the rate

@@ -17,59 +17,62 @@ from ._batching import rows_to_batch, rows_to_targets
 from ._callbacks import History, NoImprovementStopping
 from ._distributed import DataParallel
 from ._lazy_adam import LazyAdam
+from ._row_adagrad import RowAdagrad
 from ._schedule import INPUT_RATE_SCALE
 from .nn import SparseLinear
 
 
 class AdamWithSparseRows:
-    """Adam for dense parameters, lazy Adam for sparse-gradient ones.
+    """Adam for dense parameters, lazy updates for sparse-gradient ones.
 
-    Parameters with sparse gradients (input layers fed sparse batches) are
-    updated by :class:`~skmhe._lazy_adam.LazyAdam` (``SparseAdam``'s update): only the rows present in the batch
-    change, and their L2 penalty is applied to those rows only (coupled, as
-    Adam's ``weight_decay``). A lazy group's rate is its ``"rate_scale"``
-    times the dense parameters' (see :func:`make_optimizer`). Exposes the
-    ``zero_grad``/``step`` an optimizer has.
+    Parameters with sparse gradients are updated lazily: only the rows present
+    in the batch change, and their L2 penalty is applied to those rows only
+    (coupled, as Adam's ``weight_decay``). Label tables go to
+    :class:`~skmhe._lazy_adam.LazyAdam` (``SparseAdam``'s update), sparse input
+    layers to :class:`~skmhe._row_adagrad.RowAdagrad` (see
+    :func:`make_optimizer`). A lazy group's rate is its ``"rate_scale"`` times
+    the dense parameters'. Exposes the ``zero_grad``/``step`` an optimizer has.
     """
 
-    def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None, decay: float):
-        self.dense, self.sparse, self.decay = dense, sparse, decay
+    def __init__(self, dense: torch.optim.Optimizer, lazy: dict[str, torch.optim.Optimizer], decay: float):
+        self.dense, self.lazy, self.decay = dense, dict(lazy), decay
+
+    def _all(self) -> list[torch.optim.Optimizer]:
+        return [self.dense, *self.lazy.values()]
 
     def set_learning_rate(self, lr: float) -> None:
         """Set the dense parameters' rate for the next steps (a lazy group's: times its ``rate_scale``)."""
-        for optimizer in (self.dense, self.sparse):
-            if optimizer is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group.get("rate_scale", 1.0)
+        for optimizer in self._all():
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group.get("rate_scale", 1.0)
 
     def state_dict(self) -> dict:
-        """Adam's moments and settings, every tensor on the CPU (for pickling)."""
+        """The optimizers' state and settings, every tensor on the CPU (for pickling)."""
         return {
             "dense": _to_cpu(self.dense.state_dict()),
-            "sparse": None if self.sparse is None else _to_cpu(self.sparse.state_dict()),
+            "lazy": {name: _to_cpu(opt.state_dict()) for name, opt in self.lazy.items()},
             "decay": self.decay,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Put back a :meth:`state_dict` (tensors move to the parameters' device)."""
-        self.dense.load_state_dict(state["dense"])
-        if (self.sparse is None) != (state["sparse"] is None):
+        if set(state.get("lazy", ())) != set(self.lazy):
             raise ValueError("the optimizer state does not match the network's sparse parameters")
-        if self.sparse is not None:
-            self.sparse.load_state_dict(state["sparse"])
+        self.dense.load_state_dict(state["dense"])
+        for name, optimizer in self.lazy.items():
+            optimizer.load_state_dict(state["lazy"][name])
         self.decay = state["decay"]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        self.dense.zero_grad(set_to_none=set_to_none)
-        if self.sparse is not None:
-            self.sparse.zero_grad(set_to_none=set_to_none)
+        for optimizer in self._all():
+            optimizer.zero_grad(set_to_none=set_to_none)
 
     @torch.no_grad()
     def step(self) -> None:
-        if self.sparse is not None:
-            for group in self.sparse.param_groups:  # coupled L2 on the rows a step updates
+        for optimizer in self.lazy.values():
+            for group in optimizer.param_groups:  # coupled L2 on the rows a step updates
                 group["weight_decay"] = self.decay if group["l2"] else 0.0
-            self.sparse.step()
+            optimizer.step()
         self.dense.step()
 
 
@@ -108,21 +111,22 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     """Adam with scikit-learn's L2 penalty: ``alpha / batch_size`` on weights, none on biases.
 
     Parameters with sparse gradients (see :func:`sparse_gradient_parameters`)
-    go to a :class:`~skmhe._lazy_adam.LazyAdam` (see :class:`AdamWithSparseRows`);
-    those of sparse input layers (:class:`~skmhe.nn.SparseLinear` fed sparse
-    batches) at :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``,
-    label tables at the rate itself.
+    are updated lazily (see :class:`AdamWithSparseRows`): those of sparse
+    input layers (:class:`~skmhe.nn.SparseLinear` fed sparse batches) by
+    :class:`~skmhe._row_adagrad.RowAdagrad` at
+    :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, label
+    tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself.
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
     layers = [m for m in network.modules() if isinstance(m, SparseLinear)]
     inputs = {id(p) for layer in layers for p, _ in layer.sparse_parameters()}
     weights, biases = [], []
-    lazy_groups: dict[tuple[bool, float], list] = {}
+    lazy_groups: dict[tuple[str, bool], list] = {}
     for name, param in network.named_parameters():
         if id(param) in sparse_l2:
-            key = (sparse_l2[id(param)], INPUT_RATE_SCALE if id(param) in inputs else 1.0)
-            lazy_groups.setdefault(key, []).append(param)
+            kind = "input_rows" if id(param) in inputs else "tables"
+            lazy_groups.setdefault((kind, sparse_l2[id(param)]), []).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)
     dense = torch.optim.Adam(
@@ -130,11 +134,16 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         lr=learning_rate,
         fused=True,  # one kernel for all parameters (CPU and CUDA): much less per-step overhead
     )
-    groups = [
-        {"params": params, "l2": l2, "rate_scale": scale, "lr": learning_rate * scale}
-        for (l2, scale), params in lazy_groups.items()
-    ]
-    lazy = LazyAdam(groups, lr=learning_rate) if groups else None
+    kinds = {"input_rows": (RowAdagrad, INPUT_RATE_SCALE), "tables": (LazyAdam, 1.0)}
+    lazy = {}
+    for kind, (optimizer, scale) in kinds.items():
+        groups = [
+            {"params": params, "l2": l2, "rate_scale": scale, "lr": learning_rate * scale}
+            for (group_kind, l2), params in lazy_groups.items()
+            if group_kind == kind
+        ]
+        if groups:
+            lazy[kind] = optimizer(groups, lr=learning_rate * scale)
     return AdamWithSparseRows(dense, lazy, decay)
 
 

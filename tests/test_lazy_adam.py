@@ -80,37 +80,3 @@ def test_lazy_adam_gradient_over_every_row_matches_sparse_adam():
         ref_opt.step()
         torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
     assert id(mine) not in opt._scratch  # no table-sized gradient buffer for the whole-table steps
-
-
-@pytest.mark.parametrize("rate", [1e-3, 2e-2])
-def test_sparse_input_rows_move_at_the_scaled_rate(rate):
-    """Adam's first step moves each coordinate by about its rate (``|m / sqrt(v)| = 1``): the
-    rows of a sparse input layer by ``INPUT_RATE_SCALE`` times the rate of the dense
-    parameters, after ``set_learning_rate``; a lazily updated label table keeps the rate."""
-    from torch import nn
-
-    from skmhe._schedule import INPUT_RATE_SCALE
-    from skmhe._training import make_optimizer
-    from skmhe.nn import MHENetwork, MLPBackbone, SparseBatch
-    from skmhe.nn.heads import ProductHead
-    from skmhe.nn.tables import EmbeddingTable
-
-    gen = torch.Generator().manual_seed(0)
-    network = MHENetwork(MLPBackbone(40, [8], generator=gen, sparse_grad=True), ProductHead(8, (3, 4)))
-    optimizer = make_optimizer(network, 0.5, 0.0, 4)
-    optimizer.set_learning_rate(rate)
-    values = torch.tensor([1.0, 2.0, -1.0, 0.5])
-    batch = SparseBatch(torch.tensor([1, 7, 7, 30]), torch.tensor([0, 2]), values)
-    before = [p.detach().clone() for p in network.parameters()]
-    optimizer.zero_grad()
-    network.loss(batch, torch.tensor([[0, 1], [2, 3]])).backward()
-    optimizer.step()
-    input_weight = network.backbone.layers[0].weight
-    for (name, param), old in zip(network.named_parameters(), before):
-        want = rate * (INPUT_RATE_SCALE if param is input_weight else 1.0)
-        assert (param.detach() - old).abs().max().item() == pytest.approx(want, rel=1e-3), name
-    untouched = [r for r in range(40) if r not in (1, 7, 30)]
-    assert torch.equal(input_weight.detach()[untouched], before[0][untouched])
-    table = nn.ModuleDict({"table": EmbeddingTable(10, 4, sparse_grad=True)})
-    lazy = make_optimizer(table, rate, 0.0, 4).sparse
-    assert [group["lr"] for group in lazy.param_groups] == [rate, rate]

@@ -1,0 +1,69 @@
+"""Row-wise Adagrad for the rows of a sparse input layer: one accumulator a row, lazy updates."""
+
+from __future__ import annotations
+
+import torch
+
+from ._lazy_adam import coalesced_rows
+
+
+class RowAdagrad(torch.optim.Optimizer):
+    """Adagrad with one squared-gradient accumulator per row, updating only the rows present.
+
+    The optimizer of embedding tables in recommender systems (FBGEMM's
+    ``rowwise_adagrad``), for a sparse input layer whose row ``j`` is the weight
+    vector of column ``j`` of ``X``. For each row ``r`` of a step's gradient
+    ``g_r`` (duplicates summed; ``g_r + weight_decay * w_r`` with coupled L2)::
+
+        s_r += mean(g_r ** 2)
+        w_r -= lr * g_r / (sqrt(s_r) + eps)
+
+    Rows absent from the gradient, and their accumulators, stay. A row's steps
+    shrink with the number of steps that held it, not with the steps taken, so
+    a rare column's row moves fast where lazy Adam moves it once in a while at
+    the rate, without momentum (``benchmarks/RESULTS.md``, "Scale"). The state
+    is one value a row, not Adam's two moments of the row's size.
+
+    Parameters
+    ----------
+    params : iterable of parameters or dicts
+        Parameters of shape ``(rows, ...)`` whose gradients are sparse COO
+        tensors over rows; extra group keys are kept.
+    lr : float, default=1e-2
+    eps : float, default=1e-10
+        Added to ``sqrt(s_r)``.
+    weight_decay : float, default=0.0
+        Coupled L2, on the rows a step updates only.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient."""
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if not param.grad.is_sparse:
+                    raise RuntimeError("RowAdagrad takes sparse gradients only")
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["sum"] = param.new_zeros(param.shape[0])
+                state["step"] += 1
+                rows, values = coalesced_rows(param.grad)
+                if rows.numel() == 0:
+                    continue
+                values = values.reshape(rows.shape[0], -1)
+                decay = group.get("weight_decay", 0.0)
+                if decay:  # the gradient's own values take the coupled L2 (they are used once)
+                    values.add_(param.index_select(0, rows).view_as(values), alpha=decay)
+                squares = torch.linalg.vector_norm(values, dim=1).square_().div_(values.shape[1])
+                state["sum"].index_add_(0, rows, squares)  # the rows' mean squared gradients
+                scale = state["sum"].index_select(0, rows).sqrt_().add_(group["eps"]).reciprocal_()
+                update = values.mul_(scale.unsqueeze(1))  # in place: a fresh block costs its page faults
+                param.view(param.shape[0], -1).index_add_(0, rows, update, alpha=-group["lr"])
+        return loss
