@@ -96,9 +96,10 @@ class MHEClassifier(
     learning_rate_init : float or "auto", default="auto"
         Adam's peak rate. ``"auto"``: ``3e-3 * sqrt(batch_size / 64)``, the
         square-root scaling of the rate with the batch size. The input
-        layer of sparse ``X`` updated lazily (``sparse_updates``) takes 4 times
-        this rate: each of its rows moves only in the steps whose batch holds
-        its column.
+        layer of sparse ``X`` updated lazily (``sparse_updates``) takes 32 times
+        this rate, under row-wise Adagrad: each of its rows moves only in the
+        steps whose batch holds its column, by steps that shrink with the
+        row's own updates.
     max_iter : int or "auto", default="auto"
         Epoch budget of :meth:`fit` (the schedule's length). ``"auto"``:
         enough epochs for about 1,000 optimizer steps, between 2 and 10 (10
@@ -141,12 +142,14 @@ class MHEClassifier(
         may allocate for their ``(n_samples, n_classes)`` float64 result;
         above it they raise and point to :meth:`predict_topk`.
     sparse_updates : "auto" or bool, default="auto"
-        Update the input layer lazily: sparse gradients and ``SparseAdam``, so
-        a step touches only the weight rows of the features present in the
+        Update the input layer lazily: sparse gradients and row-wise Adagrad
+        (one accumulator a row, as for recommenders' embedding tables), so a
+        step touches only the weight rows of the features present in the
         batch (the L2 penalty too). Much faster for wide sparse inputs
-        (bag-of-words, one-hot word contexts). ``"auto"`` turns it on when the
-        ``X`` of the first fit is a sparse matrix with at least 4096 features. Lazy Adam is not the same
-        optimizer as Adam, so results differ slightly from ``False``.
+        (bag-of-words, one-hot word contexts), and a rare feature's row learns
+        in the few steps that hold it. ``"auto"`` turns it on when the ``X`` of
+        the first fit is a sparse matrix with at least 4096 features. Results
+        differ from ``False`` (Adam on every weight).
     n_candidate_groups : int, default=8
         ``method="cascade"``: groups (prefixes) kept per level when predicting
         (the beam width; at least ``k`` are kept for top-``k``).

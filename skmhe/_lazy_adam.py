@@ -29,24 +29,24 @@ def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 DENSE_SHARE = 0.8
 
 
-def _row_buffers(scratch: dict, param: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two ``(n_rows, ...)`` blocks of buffers kept between steps for ``param``'s gathered rows.
+def row_buffers(scratch: dict, param: torch.Tensor, n_rows: int, count: int = 2) -> tuple[torch.Tensor, ...]:
+    """``count`` blocks of ``(n_rows, ...)`` buffers kept between steps for ``param``'s gathered rows.
 
     They grow to the most rows a step has had (a fresh block costs its page faults every step:
     about as much as the update of the rows in it).
     """
     key = (id(param), "rows")
     held = scratch.get(key)
-    fits = held is not None and held[0].shape[0] >= n_rows
+    fits = held is not None and len(held) == count and held[0].shape[0] >= n_rows
     if not fits or held[0].dtype != param.dtype or held[0].device != param.device:
         size = max(n_rows, 0 if held is None else held[0].shape[0])
-        held = scratch[key] = tuple(param.new_empty((size, *param.shape[1:])) for _ in range(2))
-    return held[0][:n_rows], held[1][:n_rows]
+        held = scratch[key] = tuple(param.new_empty((size, *param.shape[1:])) for _ in range(count))
+    return tuple(block[:n_rows] for block in held)
 
 
 def _update_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps, decay, step) -> None:
     """``SparseAdam``'s update of ``rows`` on their gathered ``(rows, d)`` blocks."""
-    exp_avg, exp_avg_sq = _row_buffers(scratch, param, rows.shape[0])
+    exp_avg, exp_avg_sq = row_buffers(scratch, param, rows.shape[0])
     if decay:  # the gradient's own values take the coupled L2 (they are used once)
         values.add_(torch.index_select(param, 0, rows, out=exp_avg), alpha=decay)
     torch.index_select(state["exp_avg"], 0, rows, out=exp_avg)

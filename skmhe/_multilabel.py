@@ -144,12 +144,14 @@ batch_size_, learning_rate_
     table with its biases (``G g >= L`` rows, the last group padded). More
     hidden layers add ``(w_i + 1) w_{i+1}`` each; ``n_levels=1`` is
     ``(F + 1) w + (w + 1) L``; ``n_levels=3`` adds a level of group
-    embeddings. Adam keeps two moments per parameter (the lazy
-    ``SparseAdam`` of sparse inputs and of tables of 65,536 rows or more too),
-    so the model and its optimizer hold ``3 P`` float32 values, ``12 P``
-    bytes; :meth:`memory_estimate` computes it. With the defaults at
-    ``F = 100,000`` and ``L = 1,000,000`` (``G = 2,045`` groups of ``g = 489``,
-    ``d = 128``) that is ``P = 234`` million, 2.8 GB. :meth:`predict_topk` scores chunks of rows
+    embeddings. Adam keeps two moments per parameter (the lazy Adam of tables
+    of 65,536 rows or more too), except the input layer of sparse ``X``
+    updated lazily (``sparse_updates``): its row-wise Adagrad keeps one value
+    a row. The model and its optimizer hold ``3 P - 2 F w + F`` float32
+    values (``3 P`` for dense ``X``), four bytes each; :meth:`memory_estimate`
+    computes it. With the defaults at ``F = 100,000`` sparse features and
+    ``L = 1,000,000`` (``G = 2,045`` groups of ``g = 489``, ``d = 128``) that
+    is ``P = 234`` million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
     and never forms an ``(n_samples, n_labels)`` matrix.
 
     See Also

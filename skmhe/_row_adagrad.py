@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._lazy_adam import coalesced_rows
+from ._lazy_adam import coalesced_rows, row_buffers
 
 
 class RowAdagrad(torch.optim.Optimizer):
@@ -38,6 +38,11 @@ class RowAdagrad(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
+        self._scratch: dict = {}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("_scratch", {})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -60,7 +65,9 @@ class RowAdagrad(torch.optim.Optimizer):
                 values = values.reshape(rows.shape[0], -1)
                 decay = group.get("weight_decay", 0.0)
                 if decay:  # the gradient's own values take the coupled L2 (they are used once)
-                    values.add_(param.index_select(0, rows).view_as(values), alpha=decay)
+                    (weights,) = row_buffers(self._scratch, param, rows.shape[0], count=1)
+                    torch.index_select(param, 0, rows, out=weights)
+                    values.add_(weights.view_as(values), alpha=decay)
                 squares = torch.linalg.vector_norm(values, dim=1).square_().div_(values.shape[1])
                 state["sum"].index_add_(0, rows, squares)  # the rows' mean squared gradients
                 scale = state["sum"].index_select(0, rows).sqrt_().add_(group["eps"]).reciprocal_()

@@ -61,6 +61,21 @@ def test_memory_estimate_follows_the_auto_embedding_rule():
     assert large["parameters"] == 101 * 1024 + 1025 * 782 + 1025 * 128 + 129 * 782 * 128
 
 
+def test_memory_estimate_gives_a_lazy_sparse_input_layer_one_value_a_row():
+    """The Notes' ``3 P - 2 F w + F`` for sparse ``X`` from 4,096 features, ``3 P`` otherwise."""
+    model = MHEMultiLabelClassifier()
+    wide, dense, narrow = (
+        model.memory_estimate(8192, 100_000),
+        model.memory_estimate(8192, 100_000, sparse=False),
+        model.memory_estimate(4095, 100_000),
+    )
+    assert dense["optimizer_state"] == 2 * wide["parameters"]
+    assert wide["optimizer_state"] == 2 * wide["parameters"] - 2 * 8192 * 1024 + 8192
+    assert wide["bytes"] == 4 * (3 * wide["parameters"] - 2 * 8192 * 1024 + 8192)
+    assert narrow["optimizer_state"] == 2 * narrow["parameters"]  # below the lazy threshold
+    assert MHEMultiLabelClassifier(sparse_updates=False).memory_estimate(8192, 100_000) == dense
+
+
 def test_predict_topk_streams_rows_and_never_scores_every_label(monkeypatch):
     X, Y = _data(n=90)
     model = MHEMultiLabelClassifier(
