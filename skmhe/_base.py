@@ -185,13 +185,16 @@ class MHEBase:
         return codec if order is None else LabelCodec(codec.factors, order)
 
     # -- training ------------------------------------------------------
+    def _lazy_input(self, sparse_X: bool, n_features: int) -> bool:
+        """Whether ``sparse_updates`` resolves to lazy input-layer updates for such ``X``."""
+        if self.sparse_updates == "auto":
+            return bool(sparse_X and n_features >= SPARSE_UPDATE_MIN_FEATURES)
+        return bool(self.sparse_updates)
+
     def _initialise(self, X) -> None:
         """Fresh network, optimizer state and history for data shaped like ``X``."""
         n_features = X.shape[1]
-        if self.sparse_updates == "auto":
-            self.sparse_updates_ = bool(sp.issparse(X) and n_features >= SPARSE_UPDATE_MIN_FEATURES)
-        else:
-            self.sparse_updates_ = bool(self.sparse_updates)
+        self.sparse_updates_ = self._lazy_input(sp.issparse(X), n_features)
         self.seed_ = agreed_seed(self._draw_seed())  # rank 0's seed on every rank
         generator = torch.Generator().manual_seed(self.seed_)
         device = training_device(resolve_device(self.device))

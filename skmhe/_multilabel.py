@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._atomic import atomic_fit
-from ._base import COMMON_PARAMETER_CONSTRAINTS, SPARSE_UPDATE_MIN_FEATURES, MHEBase, check_X, hidden_sizes
+from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._footprint import backbone_parameter_count, cascade_parameter_count, training_state
 from ._label_sets import (
     check_label_space,
@@ -444,10 +444,7 @@ batch_size_, learning_rate_
         factors = self._make_codec(int(n_labels)).factors
         embedding = self._embedding_size(width, int(n_labels))
         head = cascade_parameter_count(width, factors, embedding)
-        lazy = self.sparse_updates is True or (
-            self.sparse_updates == "auto" and n_features >= SPARSE_UPDATE_MIN_FEATURES
-        )
-        if not (sparse and lazy):
+        if not self._lazy_input(sparse, n_features):
             row_wise = []
         elif sizes:
             row_wise = [(n_features, sizes[0])]
