@@ -6,19 +6,7 @@ import math
 
 import torch
 
-
-def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row ids and value rows of a sparse row gradient, duplicates summed.
-
-    Autograd drops the coalesced flag of a gradient built coalesced (the
-    input layer's and the label table's are); strictly increasing row ids
-    are taken as they are instead of being sorted and copied again.
-    """
-    rows = grad._indices()[0]
-    if grad.is_coalesced() or rows.numel() < 2 or bool((rows[1:] > rows[:-1]).all()):
-        return rows, grad._values()
-    grad = grad.coalesce()
-    return grad.indices()[0], grad.values()
+from ._lazy_rows import LazyRowOptimizer, row_buffers
 
 
 #: a gradient over at least this share of a table's rows updates the whole table with
@@ -27,21 +15,6 @@ def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 #: 0.73 s at 30 / 50 / 70 / 90 % of the rows, whole-table route 1.28 / 1.14 / 0.80 / 0.46 s
 #: (the same within 10 % on the wider table; ``benchmarks/RESULTS.md``, "Scale")
 DENSE_SHARE = 0.8
-
-
-def row_buffers(scratch: dict, param: torch.Tensor, n_rows: int, count: int = 2) -> tuple[torch.Tensor, ...]:
-    """``count`` blocks of ``(n_rows, ...)`` buffers kept between steps for ``param``'s gathered rows.
-
-    They grow to the most rows a step has had (a fresh block costs its page faults every step:
-    about as much as the update of the rows in it).
-    """
-    key = (id(param), "rows")
-    held = scratch.get(key)
-    fits = held is not None and len(held) == count and held[0].shape[0] >= n_rows
-    if not fits or held[0].dtype != param.dtype or held[0].device != param.device:
-        size = max(n_rows, 0 if held is None else held[0].shape[0])
-        held = scratch[key] = tuple(param.new_empty((size, *param.shape[1:])) for _ in range(count))
-    return tuple(block[:n_rows] for block in held)
 
 
 def _update_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps, decay, step) -> None:
@@ -93,7 +66,7 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
         t.index_copy_(0, others, saved)
 
 
-class LazyAdam(torch.optim.Optimizer):
+class LazyAdam(LazyRowOptimizer):
     """Adam that updates only the rows present in a sparse gradient.
 
     The same update as :class:`torch.optim.SparseAdam` (the moments and the
@@ -121,37 +94,14 @@ class LazyAdam(torch.optim.Optimizer):
         self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
     ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
-        self._scratch: dict[int, torch.Tensor] = {}
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.__dict__.setdefault("_scratch", {})
+    def init_state(self, param: torch.Tensor) -> dict:
+        return {"exp_avg": torch.zeros_like(param), "exp_avg_sq": torch.zeros_like(param)}
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient."""
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if not param.grad.is_sparse:
-                    raise RuntimeError("LazyAdam takes sparse gradients only; use Adam for dense ones")
-                state = self.state[param]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                state["step"] += 1
-                rows, values = coalesced_rows(param.grad)
-                if rows.numel() == 0:
-                    continue
-                values = values.reshape(rows.shape[0], *param.shape[1:])
-                step = state["step"]
-                settings = (group["lr"], beta1, beta2, group["eps"], group.get("weight_decay", 0.0), step)
-                if rows.numel() >= DENSE_SHARE * param.shape[0] and hasattr(torch, "_fused_adam_"):
-                    _update_most_rows(param, rows, values, state, self._scratch, *settings)
-                else:
-                    _update_rows(param, rows, values, state, self._scratch, *settings)
-        return loss
+    def update(self, param, rows, values, state, group) -> None:
+        beta1, beta2 = group["betas"]
+        settings = (group["lr"], beta1, beta2, group["eps"], group.get("weight_decay", 0.0), state["step"])
+        if rows.numel() >= DENSE_SHARE * param.shape[0] and hasattr(torch, "_fused_adam_"):
+            _update_most_rows(param, rows, values, state, self._scratch, *settings)
+        else:
+            _update_rows(param, rows, values, state, self._scratch, *settings)

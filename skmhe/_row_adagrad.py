@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ._lazy_adam import coalesced_rows, row_buffers
+from ._lazy_rows import LazyRowOptimizer, row_buffers
 
 
-class RowAdagrad(torch.optim.Optimizer):
+class RowAdagrad(LazyRowOptimizer):
     """Adagrad with one squared-gradient accumulator per row, updating only the rows present.
 
     The optimizer of embedding tables in recommender systems (FBGEMM's
@@ -38,39 +38,19 @@ class RowAdagrad(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
-        self._scratch: dict = {}
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.__dict__.setdefault("_scratch", {})
+    def init_state(self, param: torch.Tensor) -> dict:
+        return {"sum": param.new_zeros(param.shape[0])}
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient."""
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if not param.grad.is_sparse:
-                    raise RuntimeError("RowAdagrad takes sparse gradients only")
-                state = self.state[param]
-                if not state:
-                    state["step"] = 0
-                    state["sum"] = param.new_zeros(param.shape[0])
-                state["step"] += 1
-                rows, values = coalesced_rows(param.grad)
-                if rows.numel() == 0:
-                    continue
-                values = values.reshape(rows.shape[0], -1)
-                decay = group.get("weight_decay", 0.0)
-                if decay:  # the gradient's own values take the coupled L2 (they are used once)
-                    (weights,) = row_buffers(self._scratch, param, rows.shape[0], count=1)
-                    torch.index_select(param, 0, rows, out=weights)
-                    values.add_(weights.view_as(values), alpha=decay)
-                squares = torch.linalg.vector_norm(values, dim=1).square_().div_(values.shape[1])
-                state["sum"].index_add_(0, rows, squares)  # the rows' mean squared gradients
-                scale = state["sum"].index_select(0, rows).sqrt_().add_(group["eps"]).reciprocal_()
-                update = values.mul_(scale.unsqueeze(1))  # in place: a fresh block costs its page faults
-                param.view(param.shape[0], -1).index_add_(0, rows, update, alpha=-group["lr"])
-        return loss
+    def update(self, param, rows, values, state, group) -> None:
+        values = values.view(rows.shape[0], -1)
+        decay = group.get("weight_decay", 0.0)
+        if decay:  # the gradient's own values take the coupled L2 (they are used once)
+            (weights,) = row_buffers(self._scratch, param, rows.shape[0], count=1)
+            torch.index_select(param, 0, rows, out=weights)
+            values.add_(weights.view_as(values), alpha=decay)
+        squares = torch.linalg.vector_norm(values, dim=1).square_().div_(values.shape[1])
+        state["sum"].index_add_(0, rows, squares)  # the rows' mean squared gradients
+        scale = state["sum"].index_select(0, rows).sqrt_().add_(group["eps"]).reciprocal_()
+        update = values.mul_(scale.unsqueeze(1))  # in place: a fresh block costs its page faults
+        param.view(param.shape[0], -1).index_add_(0, rows, update, alpha=-group["lr"])

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from skmhe._lazy_adam import LazyAdam, coalesced_rows
+from skmhe._lazy_adam import LazyAdam
+from skmhe._lazy_rows import coalesced_rows
 
 
 @pytest.mark.parametrize("coalesced", [True, False])
