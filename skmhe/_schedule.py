@@ -19,7 +19,8 @@ AUTO_LR, AUTO_LR_BATCH = 3e-3, 64
 #: the sparse input layer (lazy rows, one a column of ``X``, updated by row-wise Adagrad) takes
 #: this multiple of the rate: such a row moves only in the steps whose batch holds its column, and
 #: Adagrad's step shrinks with the row's own updates, so a rare column's row starts large
-#: (``benchmarks/RESULTS.md``, "Scale": 1e5-label XMC P@1 0.826 with lazy Adam at 4x, 0.861 here)
+#: (``benchmarks/RESULTS.md``, "Scale": 1e5-label XMC P@1 0.828 with lazy Adam at 4x, 0.855 here,
+#: means over seeds; 16x and 96x gave 0.847 and 0.851 where 32x gave 0.861)
 INPUT_RATE_SCALE = 32.0
 #: ``max_iter="auto"``: enough epochs for this many optimizer steps, within this range
 AUTO_STEPS, AUTO_EPOCH_RANGE = 1000, (2, 10)
