@@ -424,8 +424,7 @@ class MHEBase:
                 state["network_"] = net.to("cpu")
         optimizer_state = state.pop("_optimizer_state", None)
         if net is not None and "_optimizer" not in state:
-            net = state["network_"]
-            state["_optimizer"] = None if optimizer_state is None else restore_optimizer(net, optimizer_state)
+            state["_optimizer"] = None if optimizer_state is None else _restored(state["network_"], optimizer_state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -434,3 +433,16 @@ class MHEBase:
         if tags.transformer_tags is not None:
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _restored(network, optimizer_state: dict):
+    """The pickled optimizer of ``network``, or None (fresh state on the next step) if it no longer fits."""
+    try:
+        return restore_optimizer(network, optimizer_state)
+    except (KeyError, ValueError):  # saved by an skmhe whose optimizers differed
+        warnings.warn(
+            "the pickled optimizer state does not fit this version of skmhe (its lazy optimizers "
+            "changed); the model is loaded as it was, and further training starts fresh optimizer state",
+            UserWarning,
+        )
+        return None

@@ -265,13 +265,17 @@ def test_multilabel_predict_keeps_the_dtype_of_Y(dtype, sparse):
 # --------------------------------------------------------------------------- pickled optimizer
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("kind", [*METHODS, "multilabel"])
-def test_training_after_pickling_continues_exactly(kind):
+def test_training_after_pickling_continues_exactly(kind, lazy):
+    """``lazy``: the input layer updated lazily (row-wise Adagrad's state pickled too)."""
+    params = dict(FAST, warm_start=True, sparse_updates=lazy)
     if kind == "multilabel":
-        make, target = (lambda: MHEMultiLabelClassifier(**FAST, warm_start=True)), Y
+        make, target = (lambda: MHEMultiLabelClassifier(**params)), Y
     else:
-        make, target = (lambda: MHEClassifier(method=kind, **FAST, warm_start=True)), y
+        make, target = (lambda: MHEClassifier(method=kind, **params)), y
     kept = make().fit(X, target)
+    assert ("input_rows" in kept._optimizer.lazy) == lazy
     loaded = pickle.loads(pickle.dumps(kept))
     reset = pickle.loads(pickle.dumps(kept))
     reset._optimizer = None  # what loading did before: fresh Adam moments
@@ -282,3 +286,19 @@ def test_training_after_pickling_continues_exactly(kind):
     pairs = list(zip(kept.network_.parameters(), loaded.network_.parameters(), reset.network_.parameters()))
     assert all(torch.equal(a, b) for a, b, _ in pairs)
     assert not all(torch.equal(a, c) for a, _, c in pairs)  # so the state did matter
+
+
+def test_loading_an_older_optimizer_state_keeps_the_model_and_drops_the_state():
+    """A model pickled by an skmhe whose lazy optimizers differed (``"sparse"``: one lazy Adam)
+    loads with a warning, predicts as it did, and continues training from fresh optimizer state."""
+    model = MHEClassifier(**FAST, sparse_updates=True).fit(X, y)
+    state = model.__getstate__()
+    old = state["_optimizer_state"]
+    state["_optimizer_state"] = {"dense": old["dense"], "sparse": old["lazy"]["input_rows"], "decay": old["decay"]}
+    loaded = MHEClassifier.__new__(MHEClassifier)
+    with pytest.warns(UserWarning, match="optimizer state"):
+        loaded.__setstate__(state)
+    assert loaded._optimizer is None
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    loaded.partial_fit(X, y)
+    assert loaded._optimizer is not None
