@@ -424,7 +424,8 @@ class MHEBase:
                 state["network_"] = net.to("cpu")
         optimizer_state = state.pop("_optimizer_state", None)
         if net is not None and "_optimizer" not in state:
-            state["_optimizer"] = None if optimizer_state is None else _restored(state["network_"], optimizer_state)
+            net = state["network_"]
+            state["_optimizer"] = None if optimizer_state is None else _restored(net, optimizer_state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -22,7 +22,9 @@ class RowAdagrad(LazyRowOptimizer):
     shrink with the number of steps that held it, not with the steps taken, so
     a rare column's row moves fast where lazy Adam moves it once in a while at
     the rate, without momentum (``benchmarks/RESULTS.md``, "Scale"). The state
-    is one value a row, not Adam's two moments of the row's size.
+    is one value a row, not Adam's two moments of the row's size. A step
+    writes into the gradient's values (used once; a fresh block would cost
+    its page faults every step).
 
     Parameters
     ----------

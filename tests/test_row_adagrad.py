@@ -37,7 +37,8 @@ def test_row_adagrad_matches_the_row_by_row_loop(n_rows, dim, steps, decay, coal
     opt = RowAdagrad([param], lr=0.1, eps=1e-10, weight_decay=decay)
     grads = []
     for _ in range(steps):
-        rows = torch.randint(0, n_rows, (int(torch.randint(0, 2 * n_rows + 1, (1,), generator=gen)),), generator=gen)
+        n_entries = int(torch.randint(0, 2 * n_rows + 1, (1,), generator=gen))  # 0: an empty gradient
+        rows = torch.randint(0, n_rows, (n_entries,), generator=gen)
         values = torch.randn(rows.numel(), dim, generator=gen, dtype=torch.float64)
         grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, (n_rows, dim))
         grads.append((rows, grad.to_dense()))
@@ -54,10 +55,13 @@ def test_row_adagrad_shrinks_a_rows_steps_with_its_own_updates_only():
     """A row updated once moves by ``lr`` per unit-RMS gradient however many steps have passed."""
     param = torch.nn.Parameter(torch.zeros(3, 4, dtype=torch.float64))
     opt = RowAdagrad([param], lr=0.5)
+    def ones_at(row):  # a fresh gradient each step: the step writes into its values
+        return torch.sparse_coo_tensor(torch.tensor([[row]]), torch.ones(1, 4, dtype=torch.float64), (3, 4))
+
     for _ in range(5):  # row 0 every step
-        param.grad = torch.sparse_coo_tensor(torch.tensor([[0]]), torch.ones(1, 4, dtype=torch.float64), (3, 4))
+        param.grad = ones_at(0)
         opt.step()
-    param.grad = torch.sparse_coo_tensor(torch.tensor([[2]]), torch.ones(1, 4, dtype=torch.float64), (3, 4))
+    param.grad = ones_at(2)
     opt.step()
     assert torch.allclose(param[2], torch.full((4,), -0.5, dtype=torch.float64))
     expected_row0 = -0.5 * sum(1 / k**0.5 for k in range(1, 6))
