@@ -122,11 +122,11 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     layers = [m for m in network.modules() if isinstance(m, SparseLinear)]
     inputs = {id(p) for layer in layers for p, _ in layer.sparse_parameters()}
     weights, biases = [], []
-    lazy_groups: dict[tuple[str, bool], list] = {}
+    lazy_groups: dict[str, dict[bool, list]] = {}  # kind -> whether L2 applies -> parameters
     for name, param in network.named_parameters():
         if id(param) in sparse_l2:
             kind = "input_rows" if id(param) in inputs else "tables"
-            lazy_groups.setdefault((kind, sparse_l2[id(param)]), []).append(param)
+            lazy_groups.setdefault(kind, {}).setdefault(sparse_l2[id(param)], []).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)
     dense = torch.optim.Adam(
@@ -136,14 +136,13 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     )
     kinds = {"input_rows": (RowAdagrad, INPUT_RATE_SCALE), "tables": (LazyAdam, 1.0)}
     lazy = {}
-    for kind, (optimizer, scale) in kinds.items():
+    for kind, by_l2 in lazy_groups.items():
+        optimizer, scale = kinds[kind]
         groups = [
             {"params": params, "l2": l2, "rate_scale": scale, "lr": learning_rate * scale}
-            for (group_kind, l2), params in lazy_groups.items()
-            if group_kind == kind
+            for l2, params in by_l2.items()
         ]
-        if groups:
-            lazy[kind] = optimizer(groups, lr=learning_rate * scale)
+        lazy[kind] = optimizer(groups, lr=learning_rate * scale)
     return AdamWithSparseRows(dense, lazy, decay)
 
 
