@@ -41,13 +41,15 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
     scaled so that the kernel's denominator ``sqrt(v / (1 - beta2**t)) + eps'`` is
     ``SparseAdam``'s ``(sqrt(v) + eps) / sqrt(1 - beta2**t)``. The dense gradient lives
     in ``scratch`` (one table-sized buffer kept between steps: a fresh one costs its page
-    faults every step, more than the update itself).
+    faults every step, more than the update itself), and so do the saved untouched rows.
     """
     untouched = torch.ones(param.shape[0], dtype=torch.bool, device=param.device)
     untouched[rows] = False
     others = untouched.nonzero().squeeze(1)
     tensors = (param, state["exp_avg"], state["exp_avg_sq"])
-    kept = [t.index_select(0, others) for t in tensors]
+    kept = row_buffers(scratch, param, others.shape[0], count=3, purpose="untouched")
+    for t, saved in zip(tensors, kept):
+        torch.index_select(t, 0, others, out=saved)
     if others.numel() == 0:  # every row: the coalesced values are the dense gradient
         grad = values.contiguous()
     else:

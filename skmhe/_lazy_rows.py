@@ -19,13 +19,16 @@ def coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return grad.indices()[0], grad.values()
 
 
-def row_buffers(scratch: dict, param: torch.Tensor, n_rows: int, count: int = 2) -> tuple[torch.Tensor, ...]:
+def row_buffers(
+    scratch: dict, param: torch.Tensor, n_rows: int, count: int = 2, purpose: str = "rows"
+) -> tuple[torch.Tensor, ...]:
     """``count`` blocks of ``(n_rows, ...)`` buffers kept between steps for ``param``'s gathered rows.
 
     They grow to the most rows a step has had (a fresh block costs its page faults every step:
-    about as much as the update of the rows in it).
+    about as much as the update of the rows in it). ``purpose`` keeps apart the buffers of
+    different uses of one parameter.
     """
-    key = (id(param), "rows")
+    key = (id(param), purpose)
     held = scratch.get(key)
     fits = held is not None and len(held) == count and held[0].shape[0] >= n_rows
     if not fits or held[0].dtype != param.dtype or held[0].device != param.device:
