@@ -42,6 +42,12 @@ _MAX_AUTO_GROUPS = 2048
 _LABELS_PER_BATCH_ROW, _MAX_AUTO_BATCH = 256, 8192
 #: ``n_levels="auto"`` is flat (one dense layer over every label) up to this many labels
 _AUTO_FLAT_MAX_LABELS = 1024
+#: ``n_levels="auto"`` has two levels up to this many labels (2,048 groups of at most 128), three
+#: past it: two levels would need larger groups, and at 1e6 labels the 2,045 groups of 489
+#: cost a step 40 % more than three levels of 100 (fewer candidate labels a row); at 1e5 labels
+#: three levels gave the same mean P@1 over three seeds, P@5 one point lower
+#: (``benchmarks/RESULTS.md``, "Scale")
+_AUTO_TWO_LEVEL_MAX_LABELS = _MAX_AUTO_GROUP * _MAX_AUTO_GROUPS
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -72,14 +78,19 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         groups, groups, labels. ``"auto"``: flat up to 1,024 labels, where
         one dense layer over every label is both cheaper per step and at
         least as accurate as the cascade (measured on Bibtex and Corel5k,
-        ``benchmarks/RESULTS.md``, "Defaults"), else 2. The level count of
+        ``benchmarks/RESULTS.md``, "Defaults"); 2 up to 262,144 labels
+        (2,048 groups of 128); 3 past it, where two levels would need
+        larger groups: at 1e6 labels three levels of 100 train a step
+        about 30 % cheaper than 2,045 groups of 489 (at 1e5 labels three
+        levels gave the same mean P@1 as two, and P@5 one point lower;
+        ``benchmarks/RESULTS.md``, "Scale"). The level count of
         the last fit is ``codec_.n_heads``.
     group_size : int, default=None
         Labels per last-level group. ``None``: ``ceil(L ** (1 / n_levels))``,
         at most 128, and with two levels at least ``ceil(L / 2048)``: past
-        262,144 labels the groups grow rather than the group head, whose
-        ``width x groups`` product was the largest of a step (at 1e6 labels,
-        2,045 groups of 489). The group count is ``ceil(L / group_size)``; the
+        262,144 labels (only when ``n_levels=2`` is asked for) the groups
+        grow rather than the group head, whose ``width x groups`` product
+        was the largest of a step. The group count is ``ceil(L / group_size)``; the
         last group may be short (its padding is never predicted).
     n_candidate_groups : int, default=10
         Groups (prefixes) kept per level, for training (plus the forced true
@@ -150,8 +161,9 @@ batch_size_, learning_rate_
     a row. The model and its optimizer hold ``3 P - 2 F w + F`` float32
     values (``3 P`` for dense ``X``), four bytes each; :meth:`memory_estimate`
     computes it. With the defaults at ``F = 100,000`` sparse features and
-    ``L = 1,000,000`` (``G = 2,045`` groups of ``g = 489``, ``d = 128``) that
-    is ``P = 234`` million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
+    ``L = 1,000,000`` (three levels of 100, ``d = 128``; each level after the
+    first has its own query projection and table) that is ``P = 233``
+    million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
     and never forms an ``(n_samples, n_labels)`` matrix.
 
     See Also
@@ -241,7 +253,9 @@ batch_size_, learning_rate_
     # -- pieces used by MHEBase ---------------------------------------------
     def _levels(self, n_labels: int) -> int:
         if self.n_levels == "auto":
-            return 1 if n_labels <= _AUTO_FLAT_MAX_LABELS else 2
+            if n_labels <= _AUTO_FLAT_MAX_LABELS:
+                return 1
+            return 2 if n_labels <= _AUTO_TWO_LEVEL_MAX_LABELS else 3
         return int(self.n_levels)
 
     def _batch_size(self, n_samples: int) -> int:

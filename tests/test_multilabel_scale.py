@@ -61,6 +61,17 @@ def test_memory_estimate_follows_the_auto_embedding_rule():
     assert large["parameters"] == 101 * 1024 + 1025 * 782 + 1025 * 128 + 129 * 782 * 128
 
 
+def test_auto_levels_are_three_past_2048_groups_of_128():
+    """``n_levels="auto"``: two levels up to 262,144 labels, then three (each with its query and table)."""
+    model = MHEMultiLabelClassifier()
+    two, three = model.memory_estimate(100, 262_144), model.memory_estimate(100, 262_145)
+    assert two["parameters"] == 101 * 1024 + 1025 * 2048 + 1025 * 128 + 129 * 2048 * 128
+    # 262,145 labels: 64 x 64 x 65 codes; a query projection and a table for each level after the first
+    assert three["parameters"] == 101 * 1024 + 1025 * 64 + 2 * 1025 * 128 + 129 * 64 * 64 + 129 * 64 * 64 * 65
+    forced = MHEMultiLabelClassifier(n_levels=2).memory_estimate(100, 262_145)  # groups grow instead
+    assert forced["parameters"] == 101 * 1024 + 1025 * 2033 + 1025 * 128 + 129 * 2033 * 129  # 2,033 of 129
+
+
 def test_memory_estimate_gives_a_lazy_sparse_input_layer_one_value_a_row():
     """The Notes' ``3 P - 2 F w + F`` for sparse ``X`` from 4,096 features, ``3 P`` otherwise."""
     model = MHEMultiLabelClassifier()
