@@ -84,6 +84,7 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
 
     from skmhe import MHEMultiLabelClassifier
     from skmhe._base import check_X
+    from skmhe._heap import kept_heap
     from skmhe._label_sets import encode_label_sets
 
     torch.set_num_threads(ctx["threads"])
@@ -104,7 +105,7 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
     # so that one that raises can leave the model as it was, which a ``fit`` never needs
     part = check_X(est, X[batch:rows], reset=False)
     labels = encode_label_sets(Y[batch:rows], rows - batch)[0]
-    with Timer() as fit:
+    with Timer() as fit, kept_heap():  # as every estimator call holds it (``scoped_call``)
         est._train(part, labels, incremental=True)
     steps_done, steps_per_epoch = -(-(rows - batch) // batch), -(-n_fit // batch)
     epoch, epoch_cpu = (t / steps_done * steps_per_epoch for t in (fit.seconds, fit.cpu_seconds))

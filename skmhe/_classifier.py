@@ -21,7 +21,7 @@ from ._base import COMMON_PARAMETER_CONSTRAINTS, MHEBase, check_X, hidden_sizes
 from ._calibration import CALIBRATION_PARAMETER_CONSTRAINTS, calibrate, start_calibration
 from ._head_registry import LABEL_CODES, METHOD_PARAMETER_CONSTRAINTS, make_head
 from ._sample_weight import check_sample_weight, weighted_mean
-from ._threads import scoped_threads
+from ._scope import scoped_call
 from ._validation import check_class_labels, describe_label_change, refuse_sparse_labels
 from .codec import LabelCodec
 from .nn.contract import SingleLabelHead
@@ -410,7 +410,7 @@ class MHEClassifier(
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
-    @scoped_threads
+    @scoped_call
     def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and ``y``.
 
@@ -453,7 +453,7 @@ class MHEClassifier(
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=True)
-    @scoped_threads
+    @scoped_call
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``(X, y)``.
 
@@ -500,7 +500,7 @@ class MHEClassifier(
         self._train(X, y_index, incremental=True, sample_weight=sample_weight)
         return self
 
-    @scoped_threads
+    @scoped_call
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
 
@@ -530,7 +530,7 @@ class MHEClassifier(
     def _n_features_out(self) -> int:
         return self.network_.backbone.out_features
 
-    @scoped_threads
+    @scoped_call
     def transform(self, X):
         """The backbone's last hidden layer: the features the model learned.
 
@@ -558,7 +558,7 @@ class MHEClassifier(
             out[rows] = features.cpu().numpy()
         return out
 
-    @scoped_threads
+    @scoped_call
     def predict(self, X):
         """Most probable class of each sample.
 
@@ -573,7 +573,7 @@ class MHEClassifier(
         X = self._check_predict(X)
         return self.classes_[self._topk_indices(X, 1)[0][:, 0]]
 
-    @scoped_threads
+    @scoped_call
     def predict_log_proba(self, X):
         """Log-probability of every class (rows log-sum-exp to zero).
 
@@ -592,7 +592,7 @@ class MHEClassifier(
         """
         return self._dense_log_scores(self._check_predict(X))
 
-    @scoped_threads
+    @scoped_call
     def predict_proba(self, X):
         """Probability of every class (rows sum to one).
 
@@ -613,7 +613,7 @@ class MHEClassifier(
         out = self.predict_log_proba(X)
         return np.exp(out, out=out)  # in place: proba_memory_limit bounds the peak
 
-    @scoped_threads
+    @scoped_call
     def log_likelihood(self, X, y):
         """Log-probability the model gives each sample's own label.
 
@@ -647,7 +647,7 @@ class MHEClassifier(
         out[unseen] = -np.inf
         return out
 
-    @scoped_threads
+    @scoped_call
     def decision_function(self, X):
         """Class scores: log-probabilities, or their log-odds for two classes.
 

@@ -22,7 +22,7 @@ from ._label_sets import (
     within_label_space,
 )
 from ._sample_weight import check_sample_weight, weighted_mean
-from ._threads import scoped_threads
+from ._scope import scoped_call
 from ._validation import describe_label_change
 from .codec import LabelCodec
 from .nn import SigmoidCascadeHead
@@ -316,7 +316,7 @@ batch_size_, learning_rate_
     # -- public API -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=False)
-    @scoped_threads
+    @scoped_call
     def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and the label sets ``y``.
 
@@ -364,7 +364,7 @@ batch_size_, learning_rate_
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic_fit(incremental=True)
-    @scoped_threads
+    @scoped_call
     def partial_fit(self, X, y, classes=None):
         """Train for one epoch over ``(X, y)``, for data streamed in chunks.
 
@@ -468,7 +468,7 @@ batch_size_, learning_rate_
             row_wise = [(n_features, factors[0]), *queries]
         return training_state(backbone_parameter_count(n_features, sizes) + head, row_wise)
 
-    @scoped_threads
+    @scoped_call
     def predict_topk(self, X, k=5):
         """The ``k`` best-scoring labels of each sample, best first.
 
@@ -493,7 +493,7 @@ batch_size_, learning_rate_
         idx, scores = self._topk_indices(X, self._check_k(k))
         return self.classes_[idx], scores
 
-    @scoped_threads
+    @scoped_call
     def predict_proba(self, X):
         """Score of every label, in the open interval ``(0, 1)``.
 
@@ -522,7 +522,7 @@ batch_size_, learning_rate_
         proba = np.exp(log_scores, out=log_scores)  # in place: proba_memory_limit bounds the peak
         return np.clip(proba, tiny, np.nextafter(1.0, 0.0), out=proba)
 
-    @scoped_threads
+    @scoped_call
     def decision_function(self, X):
         """Log-odds of every label's score (positive where the score exceeds 1/2).
 
@@ -545,7 +545,7 @@ batch_size_, learning_rate_
             return log_scores
         return log_scores - np.log(-np.expm1(np.minimum(log_scores, -1e-300)))
 
-    @scoped_threads
+    @scoped_call
     def predict(self, X):
         """Predicted label sets, in the form ``y`` was given to fit.
 

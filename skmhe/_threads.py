@@ -14,17 +14,13 @@ runs on) all lower :func:`torch.get_num_threads`, and that is the ceiling.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from numbers import Integral
-from typing import TypeVar
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
-
-F = TypeVar("F", bound=Callable)
 
 #: the ``_parameter_constraints`` entry of ``n_jobs``: None, a positive int or a negative one
 N_JOBS_CONSTRAINT = [
@@ -115,14 +111,3 @@ def torch_threads(n_jobs) -> Iterator[int]:
         yield n_threads
     finally:
         torch.set_num_threads(before)
-
-
-def scoped_threads(method: F) -> F:
-    """Decorate an estimator method to run under :func:`torch_threads` of ``self.n_jobs``."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with torch_threads(self.n_jobs):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
