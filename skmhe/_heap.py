@@ -4,8 +4,8 @@ glibc's ``malloc`` serves every block over its mmap threshold (at most 32 MiB) w
 fresh ``mmap`` and gives it back to the kernel on ``free``. A training step at 1e6 labels
 frees and allocates again several such blocks a step (a 450 MB input-layer gradient, the
 label tables' per-group sums), and each new block costs a page fault per 4 KiB page
-touched: in a process of 5 GB that was a third of the step
-(``benchmarks/RESULTS.md``, "Scale"). While an estimator call runs, :func:`kept_heap`
+touched: in a process of 5 GB that was a fifth to a third of the step's CPU time
+(``benchmarks/RESULTS.md``, "Freed memory kept in the heap"). While an estimator call runs, :func:`kept_heap`
 has ``malloc`` take every block from its heap (``M_MMAP_MAX = 0``) and keep what is
 freed there (a trim threshold of 2 GiB, ``mallopt``'s largest), so that the next step reuses pages already
 mapped; on exit it puts glibc's defaults back and returns the free pages to the kernel
