@@ -1,23 +1,24 @@
 """Freed memory kept in the C heap for the duration of an estimator call (glibc only).
 
-glibc's ``malloc`` serves every block over its mmap threshold (at most 32 MiB) with a
-fresh ``mmap`` and gives it back to the kernel on ``free``. A training step at 1e6 labels
-frees and allocates again several such blocks a step (a 450 MB input-layer gradient, the
-label tables' per-group sums), and each new block costs a page fault per 4 KiB page
-touched: in a process of 5 GB that was a fifth to a third of the step's CPU time
-(``benchmarks/RESULTS.md``, "Freed memory kept in the heap"). While an estimator call runs, :func:`kept_heap`
-has ``malloc`` take every block from its heap (``M_MMAP_MAX = 0``) and keep what is
-freed there (a trim threshold of 2 GiB, ``mallopt``'s largest), so that the next step reuses pages already
-mapped; on exit it puts glibc's defaults back and returns the free pages to the kernel
-(``malloc_trim``).
+glibc's ``malloc`` serves every block over its mmap threshold (at most 32 MiB) with a fresh
+``mmap`` and gives it back to the kernel on ``free``. A training step at 1e6 labels frees and
+allocates again several such blocks (a 450 MB input-layer gradient, the label tables'
+per-group sums), and each new block costs a page fault per 4 KiB page touched: in a process
+of 5 GB that was a fifth to a third of the step's CPU time (``benchmarks/RESULTS.md``, "Freed
+memory kept in the heap"). While an estimator call runs, :func:`kept_heap` has ``malloc``
+take every block from its heap (``M_MMAP_MAX = 0``) and keep what is freed there (a trim
+threshold of 2 GiB, the largest ``mallopt`` takes), so that the next step reuses pages
+already mapped; on exit it puts glibc's defaults back and returns the free pages to the
+kernel (``malloc_trim``). The price is a higher peak of resident memory (freed blocks wait in
+the heap): 17 % at 1e6 labels.
 
-Nothing changes where the C library is not glibc, when ``SKMHE_KEPT_HEAP=0`` is set,
-or when the process was started with its own ``MALLOC_MMAP_MAX_``,
-``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_``. Calls nest, also across
-threads: only the outermost one sets and restores. Threads other than the main one
-allocate from their own arenas, where large blocks stay mapped blocks: they get no gain
-and no harm. After the first call glibc's adaptive mmap threshold stays where it was
-(glibc turns the adaptation off once a threshold is set by hand).
+Nothing changes where the C library is not glibc, when ``SKMHE_KEPT_HEAP=0`` is set, or when
+the process was started with its own ``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_`` or
+``MALLOC_MMAP_THRESHOLD_``. Calls nest, also across threads: only the outermost one sets and
+restores. Threads other than the main one allocate from their own arenas, where blocks over
+64 MiB stay mapped blocks: they get no gain and no harm. After the first call glibc's
+adaptive mmap threshold stays where it was (glibc stops adapting it once a trim threshold is
+set by hand).
 """
 
 from __future__ import annotations
