@@ -21,6 +21,7 @@ from ._distributed import agreed_seed, data_parallel, training_device
 from ._sample_weight import mean_one_weights
 from ._schedule import (
     AUTO_EARLY_STOPPING_MIN_SAMPLES,
+    AUTO_STEPS,
     SCHEDULES,
     auto_batch_size,
     auto_learning_rate,
@@ -153,10 +154,14 @@ class MHEBase:
             return auto_learning_rate(batch_size)
         return float(self.learning_rate_init)
 
-    def _max_iter(self, n_samples: int, batch_size: int) -> int:
+    def _max_iter(self, n_samples: int, batch_size: int, steps: int = AUTO_STEPS) -> int:
         if self.max_iter == "auto":
-            return auto_max_iter(n_samples, batch_size)
+            return auto_max_iter(n_samples, batch_size, steps)
         return int(self.max_iter)
+
+    def _auto_steps(self, y_index) -> int:
+        """The steps ``max_iter="auto"`` budgets for these training targets."""
+        return AUTO_STEPS
 
     def _uses_validation(self, n_samples: int) -> bool:
         """Whether ``fit`` holds out a validation split (``early_stopping``)."""
@@ -247,7 +252,7 @@ class MHEBase:
         sample_weight = mean_one_weights(sample_weight)
         batch_size = self._batch_size(n_train)
         peak = self._learning_rate(batch_size)
-        epochs = 1 if incremental else self._max_iter(n_train, batch_size)
+        epochs = 1 if incremental else self._max_iter(n_train, batch_size, self._auto_steps(y_index))
         if self._optimizer is None:
             self._optimizer = make_optimizer(self.network_, peak, self.alpha, batch_size)
         self.batch_size_, self.learning_rate_ = batch_size, peak

@@ -4,6 +4,7 @@ import math
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,3 +155,31 @@ def test_bad_budget_parameters_are_refused(value):
         return
     with pytest.raises(ValueError, match="max_iter"):
         MHEClassifier(max_iter=value)._validate_params()
+
+
+def test_multilabel_budgets_more_steps_where_labels_are_rare(monkeypatch, blobs):
+    def indicator(n_rows, n_labels, seed):
+        labels = np.random.default_rng(seed).integers(0, n_labels, size=n_rows)
+        ones = np.ones(n_rows, dtype=np.int64)
+        return sp.csr_matrix((ones, (np.arange(n_rows), labels)), shape=(n_rows, n_labels))
+
+    clf = MHEMultiLabelClassifier()
+    rare = indicator(1000, 500, 0)  # 2 positives a label
+    common = indicator(1000, 20, 1)  # 50 positives a label
+    assert clf._auto_steps(rare) == schedule.AUTO_RARE_LABEL_STEPS > schedule.AUTO_STEPS
+    assert clf._auto_steps(common) == schedule.AUTO_STEPS
+    # 40,000 rows of 256: 157 steps an epoch, 7 epochs for 1,000 steps and 10 for 1,500
+    assert clf._max_iter(40_000, 256, clf._auto_steps(rare)) == 10
+    assert clf._max_iter(40_000, 256, clf._auto_steps(common)) == 7
+    assert MHEMultiLabelClassifier(max_iter=3)._max_iter(40_000, 256, clf._auto_steps(rare)) == 3
+    assert MHEClassifier()._auto_steps(rare) == schedule.AUTO_STEPS  # single-label: one budget
+    # fit asks with the targets it trains on
+    X, y = blobs
+    seen = []
+    auto_steps = MHEMultiLabelClassifier._auto_steps
+    monkeypatch.setattr(
+        MHEMultiLabelClassifier, "_auto_steps", lambda self, Y: seen.append(Y.shape) or auto_steps(self, Y)
+    )
+    small = MHEMultiLabelClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
+    small.fit(X, indicator(len(X), 30, 2))
+    assert seen == [(len(X), 30)]
