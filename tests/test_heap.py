@@ -37,7 +37,8 @@ def _resident_bytes() -> int:
 
 @glibc_only
 def test_a_freed_large_block_is_reused_without_page_faults_inside_the_scope_and_given_back_after():
-    size = 64 * 2**20  # over glibc's largest mmap threshold (32 MiB): always mapped afresh by default
+    # over glibc's largest mmap threshold (32 MiB), and larger than the blocks the other tests free
+    size = 192 * 2**20
     pages = size // 4096
     outside = _faults_of_refill(size)
     with _heap.kept_heap():
