@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 
@@ -28,6 +29,35 @@ class History:
     def column(self, key: str) -> list:
         """All recorded values of ``key``, in epoch order."""
         return [e[key] for e in self.epochs if key in e]
+
+
+def fits_into(held: dict, state: dict) -> bool:
+    """Whether ``state`` (a module's ``state_dict``) can be copied into the tensors of ``held``.
+
+    Same names, and every tensor of the same shape, dtype, device and layout.
+    """
+    return held.keys() == state.keys() and all(_same_layout(held[k], v) for k, v in state.items())
+
+
+def copy_into(held: dict, state: dict) -> dict:
+    """Write ``state`` into ``held`` (see :func:`fits_into`) in place; return ``held``."""
+    with torch.no_grad():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                held[name].copy_(value)
+            else:
+                held[name] = copy.deepcopy(value)
+    return held
+
+
+def _same_layout(a, b) -> bool:
+    if not isinstance(b, torch.Tensor):
+        return not isinstance(a, torch.Tensor)
+    return (
+        isinstance(a, torch.Tensor)
+        and (a.shape, a.dtype, a.device, a.layout) == (b.shape, b.dtype, b.device, b.layout)
+        and a.is_contiguous()
+    )
 
 
 @dataclass
@@ -72,8 +102,20 @@ class NoImprovementStopping:
         if value < best:
             self.best = value * self._sign()
             if self.monitor == "val_score":
-                self.best_state = copy.deepcopy(module.state_dict())
+                self._keep(module.state_dict())
         return self.no_improvement > self.patience
+
+    def _keep(self, state: dict) -> None:
+        """Copy ``state`` as the best one, into the tensors of the last best one where it fits.
+
+        One copy of the weights is held at a time: a fresh copy beside the old one
+        would hold two at its peak (at 1e6 labels a copy is over a gigabyte).
+        """
+        if self.best_state is not None and fits_into(self.best_state, state):
+            copy_into(self.best_state, state)
+            return
+        self.best_state = None  # the old copy goes before the new one is made
+        self.best_state = copy.deepcopy(state)
 
     def on_train_end(self, module: nn.Module) -> None:
         """Restore the best parameters seen (validation monitoring only)."""

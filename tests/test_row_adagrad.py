@@ -1,10 +1,13 @@
 """RowAdagrad: row-wise Adagrad on the rows of a sparse gradient, against a dense float64 loop."""
 
+from unittest import mock
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import skmhe._row_adagrad
 from skmhe._row_adagrad import RowAdagrad
 
 
@@ -28,9 +31,16 @@ def _reference(start, grads, lr, eps, decay):
     coalesced=st.booleans(),
     dtype=st.sampled_from([torch.float64, torch.float32]),
     seed=st.integers(0, 2**16),
+    chunk=st.sampled_from([None, 1, 3, 8]),
 )
-def test_row_adagrad_matches_the_row_by_row_loop(n_rows, dim, steps, decay, coalesced, dtype, seed):
-    """Duplicated rows are summed, absent rows and their sums stay, L2 only on the rows present."""
+def test_row_adagrad_matches_the_row_by_row_loop(n_rows, dim, steps, decay, coalesced, dtype, seed, chunk):
+    """Duplicated rows are summed, absent rows and their sums stay, L2 only on the rows present;
+    the same in chunks of ``chunk`` values (a chunk narrower than a row still takes one row)."""
+    with mock.patch.object(skmhe._row_adagrad, "CHUNK_ELEMENTS", chunk or skmhe._row_adagrad.CHUNK_ELEMENTS):
+        _check_against_the_loop(n_rows, dim, steps, decay, coalesced, dtype, seed)
+
+
+def _check_against_the_loop(n_rows, dim, steps, decay, coalesced, dtype, seed):
     gen = torch.Generator().manual_seed(seed)
     start = torch.randn(n_rows, dim, generator=gen, dtype=torch.float64)
     param = torch.nn.Parameter(start.clone().to(dtype))
