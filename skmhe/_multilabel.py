@@ -462,9 +462,12 @@ batch_size_, learning_rate_
             activations and, for each table whose lazy update covers most of
             its rows (the label table at 1e5 labels and more), one
             table-sized gradient buffer and three blocks of the rows it
-            leaves out (at most a fifth of the table each); a ``partial_fit``
-            (or warm start) that continues training adds one copy of the
-            parameters and optimizer state (see :func:`skmhe._atomic.atomic_fit`).
+            leaves out (at most a fifth of the table each); early stopping on a
+            validation split (``early_stopping="auto"`` from 10,000 rows) adds
+            one copy of the parameters, the best ones so far, written over in
+            place at each improvement; a ``partial_fit`` (or warm start) that
+            continues training adds one copy of the parameters and optimizer
+            state (see :func:`skmhe._atomic.atomic_fit`).
         """
         sizes = hidden_sizes(self.hidden_layer_sizes)
         width = sizes[-1] if sizes else int(n_features)

@@ -8,9 +8,10 @@ from ._lazy_rows import LazyRowOptimizer, row_buffers
 
 #: a step updates its rows this many values at a time: every pass over a chunk (the L2 term,
 #: the norms, the scaling, the update) stays in the cache. 131,072 x 1,024 table, 111,000 rows
-#: a step, 1 thread: 0.22 to 0.29 s a step in chunks of 2**18 to 2**20 values, 0.34 s in one
-#: block, which also held a gathered copy of the rows (454 MB; ``benchmarks/RESULTS.md``, "Scale")
-CHUNK_ELEMENTS = 2**19
+#: a step, 1 thread, beside other work: 0.22 s a step in chunks of 2**18 values, 0.26 to 0.29 in
+#: chunks of 2**17, 2**19 and 2**20, 0.34 s in one block, which also held a gathered copy of the
+#: rows (454 MB; ``benchmarks/RESULTS.md``, "Scale")
+CHUNK_ELEMENTS = 2**18
 
 
 class RowAdagrad(LazyRowOptimizer):

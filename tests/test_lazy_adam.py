@@ -10,10 +10,14 @@ from skmhe._lazy_rows import coalesced_rows
 @pytest.mark.parametrize("coalesced", [True, False])
 @pytest.mark.parametrize("dense_share", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_lazy_adam_matches_sparse_adam(coalesced, dense_share, dtype, monkeypatch):
+@pytest.mark.parametrize("chunk", [None, 4, 28])
+def test_lazy_adam_matches_sparse_adam(coalesced, dense_share, dtype, chunk, monkeypatch):
     """Both routes (rows gathered; the whole table by the fused kernel, the other rows put
-    back), and the mix of them that a share of 0.5 gives (30 draws of 50 rows: 25 to 30 rows)."""
+    back), and the mix of them that a share of 0.5 gives (30 draws of 50 rows: 25 to 30 rows);
+    the whole-table route in one chunk, in chunks of one row and of 7 rows (the last one short)."""
     monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", dense_share)
+    if chunk is not None:
+        monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", chunk)
     tol = 1e-12 if dtype == torch.float64 else 2e-6
     gen = torch.Generator().manual_seed(0)
     start = torch.randn(50, 4, generator=gen, dtype=dtype)
@@ -50,8 +54,10 @@ def test_lazy_adam_refuses_dense_gradients():
 
 @pytest.mark.parametrize("dense_share", [0.0, 2.0])
 def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monkeypatch):
-    """Both routes: the decay is added to the gradient of the rows present, the others stay."""
+    """Both routes: the decay is added to the gradient of the rows present, the others stay
+    (the whole-table route in chunks of 3 rows)."""
     monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", dense_share)
+    monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", 9)
     gen = torch.Generator().manual_seed(1)
     start = torch.randn(20, 3, generator=gen, dtype=torch.float64)
     mine, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
@@ -67,8 +73,11 @@ def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monke
     torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_lazy_adam_gradient_over_every_row_matches_sparse_adam():
-    """A gradient over every row (the fused route without its buffer) and then over a few."""
+def test_lazy_adam_gradient_over_every_row_matches_sparse_adam(monkeypatch):
+    """A gradient over every row, then over a few, by the whole-table route in chunks of
+    3 rows: its buffers hold a chunk's rows, not the table's."""
+    monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", 9)
+    monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", 0.0)
     gen = torch.Generator().manual_seed(2)
     start = torch.randn(8, 3, generator=gen, dtype=torch.float64)
     mine, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
@@ -80,4 +89,5 @@ def test_lazy_adam_gradient_over_every_row_matches_sparse_adam():
         opt.step()
         ref_opt.step()
         torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
-    assert id(mine) not in opt._scratch  # no table-sized gradient buffer for the whole-table steps
+    buffers = [b for held in opt._scratch.values() for b in held]
+    assert len(buffers) == 4 and all(b.shape == (3, 3) for b in buffers)
