@@ -458,11 +458,9 @@ batch_size_, learning_rate_
             ``"parameters"`` (weights and biases), ``"optimizer_state"`` (Adam's
             two moments per parameter, lazy or not, but one value a row of a
             lazily updated input layer) and ``"bytes"`` (both, in float32).
-            Training adds the gradients of the dense parameters, the batch's
-            activations and, for each table whose lazy update covers most of
-            its rows (the label table at 1e5 labels and more), one
-            table-sized gradient buffer and three blocks of the rows it
-            leaves out (at most a fifth of the table each); early stopping on a
+            Training adds the gradients (of the dense parameters; of the rows
+            a batch holds for the input layer and the label tables) and the
+            batch's activations; early stopping on a
             validation split (``early_stopping="auto"`` from 10,000 rows) adds
             one copy of the parameters, the best ones so far, written over in
             place at each improvement; a ``partial_fit`` (or warm start) that
