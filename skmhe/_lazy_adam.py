@@ -6,15 +6,9 @@ import math
 
 import torch
 
-from ._lazy_rows import LazyRowOptimizer, row_buffers
+from ._lazy_rows import LazyRowOptimizer, chunk_rows, row_buffers
 
 
-#: the whole-table route takes a table this many values at a time: its buffers are a chunk's,
-#: not the table's (the table-sized gradient and saved rows held 0.8 GB at 1e6 x 128), and its
-#: passes stay in the cache. 1e6 x 128 table, 83 % of the rows, 1 thread, best of 5 steps beside
-#: other work: 0.40 s a step in chunks of 2**18 values against 0.56 to 0.63 in one piece (2**16:
-#: 0.54, 2**17: 0.45, 2**19: 0.51, 2**20: 0.63, 2**22: 0.53; ``benchmarks/RESULTS.md``, "Scale")
-CHUNK_ELEMENTS = 2**18
 #: a gradient over at least this share of a table's rows updates the whole table with
 #: Adam's fused kernel, then puts the untouched rows back. Both routes with their buffers
 #: kept, 1 thread, 1e6 x 128 and 131,072 x 1,024 tables: rows route 0.39 / 0.54 / 0.61 /
@@ -46,13 +40,13 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
     the rows the gradient does not hold get their weights and moments back. ``eps`` is
     scaled so that the kernel's denominator ``sqrt(v / (1 - beta2**t)) + eps'`` is
     ``SparseAdam``'s ``(sqrt(v) + eps) / sqrt(1 - beta2**t)``. The table is taken a chunk
-    of :data:`CHUNK_ELEMENTS` values at a time (``rows`` ascending, as coalesced): the
+    at a time (:func:`~skmhe._lazy_rows.chunk_rows`; ``rows`` ascending, as coalesced): the
     chunk's dense gradient and its saved untouched rows live in buffers of a chunk's size
     kept in ``scratch`` (a fresh block costs its page faults every step), not of the table's.
     """
     table = param.view(param.shape[0], -1)
     moments = (state["exp_avg"].view_as(table), state["exp_avg_sq"].view_as(table))
-    step_rows = max(1, CHUNK_ELEMENTS // max(1, table.shape[1]))
+    step_rows = chunk_rows(param)
     grad, *kept = row_buffers(scratch, param, min(step_rows, table.shape[0]), count=4, purpose="chunk")
     grad, kept = grad.view(-1, table.shape[1]), [k.view(-1, table.shape[1]) for k in kept]
     starts = torch.arange(0, table.shape[0] + step_rows, step_rows, device=rows.device)

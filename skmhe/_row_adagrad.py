@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._lazy_rows import LazyRowOptimizer, row_buffers
-
-#: a step updates its rows this many values at a time: every pass over a chunk (the L2 term,
-#: the norms, the scaling, the update) stays in the cache. 131,072 x 1,024 table, 111,000 rows
-#: a step, 1 thread, beside other work: 0.22 s a step in chunks of 2**18 values, 0.26 to 0.29 in
-#: chunks of 2**17, 2**19 and 2**20, 0.34 s in one block, which also held a gathered copy of the
-#: rows (454 MB; ``benchmarks/RESULTS.md``, "Scale")
-CHUNK_ELEMENTS = 2**18
-
+from ._lazy_rows import LazyRowOptimizer, chunk_rows, row_buffers
 
 class RowAdagrad(LazyRowOptimizer):
     """Adagrad with one squared-gradient accumulator per row, updating only the rows present.
@@ -32,7 +24,7 @@ class RowAdagrad(LazyRowOptimizer):
     is one value a row, not Adam's two moments of the row's size. A step
     writes into the gradient's values (used once; a fresh block would cost
     its page faults every step). The rows are updated a cache-sized chunk at a time
-    (:data:`CHUNK_ELEMENTS`).
+    (:func:`~skmhe._lazy_rows.chunk_rows`).
 
     Parameters
     ----------
@@ -55,7 +47,7 @@ class RowAdagrad(LazyRowOptimizer):
     def update(self, param, rows, values, state, group) -> None:
         values = values.view(rows.shape[0], -1)
         flat = param.view(param.shape[0], -1)
-        decay, step = group.get("weight_decay", 0.0), max(1, CHUNK_ELEMENTS // max(1, values.shape[1]))
+        decay, step = group.get("weight_decay", 0.0), chunk_rows(param)
         weights = row_buffers(self._scratch, param, min(step, rows.shape[0]), count=1)[0].view(-1, flat.shape[1])
         for a in range(0, rows.shape[0], step):  # the rows are distinct: chunk by chunk is the same update
             chunk, grad = rows[a : a + step], values[a : a + step]

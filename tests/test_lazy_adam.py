@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from skmhe._lazy_adam import LazyAdam
-from skmhe._lazy_rows import coalesced_rows
+from skmhe._lazy_rows import chunk_rows, coalesced_rows
 
 
 @pytest.mark.parametrize("coalesced", [True, False])
@@ -17,7 +17,7 @@ def test_lazy_adam_matches_sparse_adam(coalesced, dense_share, dtype, chunk, mon
     the whole-table route in one chunk, in chunks of one row and of 7 rows (the last one short)."""
     monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", dense_share)
     if chunk is not None:
-        monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr("skmhe._lazy_rows.CHUNK_ELEMENTS", chunk)
     tol = 1e-12 if dtype == torch.float64 else 2e-6
     gen = torch.Generator().manual_seed(0)
     start = torch.randn(50, 4, generator=gen, dtype=dtype)
@@ -57,7 +57,7 @@ def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monke
     """Both routes: the decay is added to the gradient of the rows present, the others stay
     (the whole-table route in chunks of 3 rows)."""
     monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", dense_share)
-    monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", 9)
+    monkeypatch.setattr("skmhe._lazy_rows.CHUNK_ELEMENTS", 9)
     gen = torch.Generator().manual_seed(1)
     start = torch.randn(20, 3, generator=gen, dtype=torch.float64)
     mine, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
@@ -76,7 +76,7 @@ def test_lazy_adam_weight_decay_is_coupled_l2_on_present_rows(dense_share, monke
 def test_lazy_adam_gradient_over_every_row_matches_sparse_adam(monkeypatch):
     """A gradient over every row, then over a few, by the whole-table route in chunks of
     3 rows: its buffers hold a chunk's rows, not the table's."""
-    monkeypatch.setattr("skmhe._lazy_adam.CHUNK_ELEMENTS", 9)
+    monkeypatch.setattr("skmhe._lazy_rows.CHUNK_ELEMENTS", 9)
     monkeypatch.setattr("skmhe._lazy_adam.DENSE_SHARE", 0.0)
     gen = torch.Generator().manual_seed(2)
     start = torch.randn(8, 3, generator=gen, dtype=torch.float64)
@@ -91,3 +91,11 @@ def test_lazy_adam_gradient_over_every_row_matches_sparse_adam(monkeypatch):
         torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-12)
     buffers = [b for held in opt._scratch.values() for b in held]
     assert len(buffers) == 4 and all(b.shape == (3, 3) for b in buffers)
+
+
+def test_chunks_are_cache_sized_on_the_cpu_and_whole_tables_elsewhere(monkeypatch):
+    monkeypatch.setattr("skmhe._lazy_rows.CHUNK_ELEMENTS", 12)
+    assert chunk_rows(torch.zeros(10, 4)) == 3
+    assert chunk_rows(torch.zeros(10, 2, 3)) == 2
+    assert chunk_rows(torch.zeros(10, 20)) == 1  # a row wider than a chunk: a row at a time
+    assert chunk_rows(torch.zeros(10, 4, device="meta")) == 10

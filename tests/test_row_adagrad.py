@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import skmhe._row_adagrad
+import skmhe._lazy_rows
 from skmhe._row_adagrad import RowAdagrad
 
 
@@ -36,7 +36,7 @@ def _reference(start, grads, lr, eps, decay):
 def test_row_adagrad_matches_the_row_by_row_loop(n_rows, dim, steps, decay, coalesced, dtype, seed, chunk):
     """Duplicated rows are summed, absent rows and their sums stay, L2 only on the rows present;
     the same in chunks of ``chunk`` values (a chunk narrower than a row still takes one row)."""
-    with mock.patch.object(skmhe._row_adagrad, "CHUNK_ELEMENTS", chunk or skmhe._row_adagrad.CHUNK_ELEMENTS):
+    with mock.patch.object(skmhe._lazy_rows, "CHUNK_ELEMENTS", chunk or skmhe._lazy_rows.CHUNK_ELEMENTS):
         _check_against_the_loop(n_rows, dim, steps, decay, coalesced, dtype, seed)
 
 
