@@ -167,7 +167,10 @@ class MHEClassifier(
         Torch threads of each call (:meth:`fit`, :meth:`partial_fit`, the
         predictions, :meth:`transform`): set on entry and restored on exit,
         torch's thread count being process-wide. ``None``: the idle cores,
-        ``cores - round(1-minute load average)``, at least one: one thread on
+        ``cores - round(load)``, at least one, where the load is the smaller
+        of the 1-minute load average and the other processes' threads
+        running now (the average alone would count this process's own recent
+        work, such as loading the data just before): one thread on
         a busy machine, where two threads made default fits 7x (sparse, 2,000
         classes) to 17x (digits) slower, and every core on a quiet one, where
         two threads trained 1.6x faster than one (``benchmarks/RESULTS.md``,

@@ -38,16 +38,45 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def others_running_now(proc: str = "/proc") -> int | None:
+    """Threads of other processes running or runnable at this instant (Linux), else None.
+
+    ``/proc/loadavg``'s count of runnable threads, less this process's own
+    (``/proc/self/task/*/stat`` in state ``R``, the reading thread among them).
+    ``proc``: where procfs is mounted.
+    """
+    try:
+        with open(os.path.join(proc, "loadavg")) as f:
+            running = int(f.read().split()[3].split("/")[0])
+        tasks = os.listdir(os.path.join(proc, "self", "task"))
+    except (OSError, ValueError, IndexError):
+        return None
+    own = 0
+    for task in tasks:
+        try:
+            with open(os.path.join(proc, "self", "task", task, "stat")) as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        own += stat[stat.rindex(")") + 2 :].startswith("R")
+    return max(0, running - own)
+
+
 def idle_cores(cores: int | None = None, load: float | None = None) -> int:
-    """Cores left by the other processes: ``cores - round(1-minute load average)``, at least 1.
+    """Cores left by the other processes: ``cores - round(load)``, at least 1.
 
     Parameters
     ----------
     cores : int, default=None
         Cores to share; default :func:`available_cores`.
     load : float, default=None
-        Runnable processes on average; default the 1-minute load average
-        (:func:`os.getloadavg`), taken as 0 where the OS has none.
+        Runnable threads of other processes; default the smaller of the 1-minute
+        load average (:func:`os.getloadavg`, 0 where the OS has none) and the
+        threads of other processes running now (:func:`others_running_now`,
+        where the OS tells). The load average also counts this process's own
+        recent work (the data loading just before ``fit`` in the same script, an
+        earlier fit in a notebook), which would take cores from the call it
+        precedes; the count now alone would be thrown by a passing process.
     """
     cores = available_cores() if cores is None else int(cores)
     if load is None:
@@ -55,6 +84,9 @@ def idle_cores(cores: int | None = None, load: float | None = None) -> int:
             load = os.getloadavg()[0]
         except (AttributeError, OSError):  # pragma: no cover - Windows
             load = 0.0
+        now = others_running_now()
+        if now is not None:
+            load = min(load, now)
     return max(1, cores - int(round(load)))
 
 

@@ -45,6 +45,7 @@ def two_threads():
 def test_resolve_n_jobs_follows_joblib_and_never_exceeds_the_ceiling(monkeypatch):
     monkeypatch.setattr(_threads, "available_cores", lambda: 8)
     monkeypatch.setattr(_threads.os, "getloadavg", lambda: (5.4, 0.0, 0.0))
+    monkeypatch.setattr(_threads, "others_running_now", lambda: 6)
     assert _threads.resolve_n_jobs(None, ceiling=8) == 3  # 8 cores - a load of 5
     assert _threads.resolve_n_jobs(-1, ceiling=8) == 8
     assert _threads.resolve_n_jobs(-3, ceiling=8) == 6
@@ -55,6 +56,34 @@ def test_resolve_n_jobs_follows_joblib_and_never_exceeds_the_ceiling(monkeypatch
     for bad in (0, 1.5, "2", True):
         with pytest.raises(ValueError, match="n_jobs"):
             _threads.resolve_n_jobs(bad, ceiling=8)
+
+
+def test_idle_cores_do_not_count_this_process_own_recent_work(monkeypatch):
+    """A load average raised by this process (data loaded just before ``fit``) takes no core:
+    the threads of other processes running now bound it; where the OS cannot tell, the average."""
+    monkeypatch.setattr(_threads.os, "getloadavg", lambda: (1.9, 0.0, 0.0))
+    monkeypatch.setattr(_threads, "others_running_now", lambda: 0)
+    assert _threads.idle_cores(cores=2) == 2
+    monkeypatch.setattr(_threads, "others_running_now", lambda: 1)
+    assert _threads.idle_cores(cores=2) == 1
+    monkeypatch.setattr(_threads, "others_running_now", lambda: None)
+    assert _threads.idle_cores(cores=2) == 1  # round(1.9) = 2 others: at least 1 core
+
+
+def test_others_running_now_leaves_out_this_process_threads(tmp_path):
+    """The machine's runnable count less this process's threads in state R (a thread name may
+    hold parentheses and spaces); no procfs: None."""
+    (tmp_path / "loadavg").write_text("0.52 0.40 0.31 5/300 1234\n")
+    tasks = tmp_path / "self" / "task"
+    for tid, stat in {"11": "11 (python) R 1 2", "12": "12 (pool) S 1 2", "13": "13 (a) b) R 1 2"}.items():
+        (tasks / tid).mkdir(parents=True)
+        (tasks / tid / "stat").write_text(stat)
+    assert _threads.others_running_now(str(tmp_path)) == 3
+    (tasks / "14").mkdir()  # a thread that ended while the others were read: no stat file
+    assert _threads.others_running_now(str(tmp_path)) == 3
+    assert _threads.others_running_now(str(tmp_path / "missing")) is None
+    real = _threads.others_running_now()
+    assert real is None or (isinstance(real, int) and real >= 0)
 
 
 def test_torch_threads_is_scoped_and_respects_threadpoolctl(two_threads):
