@@ -52,15 +52,15 @@ def _update_most_rows(param, rows, values, state, scratch, lr, beta1, beta2, eps
     starts = torch.arange(0, table.shape[0] + step_rows, step_rows, device=rows.device)
     bounds = torch.searchsorted(rows, starts.clamp_(max=table.shape[0])).tolist()
     values = values.reshape(rows.shape[0], -1)
+    untouched = torch.ones(table.shape[0], dtype=torch.bool, device=param.device)
+    untouched[rows] = False
     counter = [torch.tensor(float(step), dtype=torch.float32, device=param.device)]
     correction = math.sqrt(1 - beta2**step)
     for i, first in enumerate(range(0, table.shape[0], step_rows)):
         last = min(first + step_rows, table.shape[0])
         present = rows[bounds[i] : bounds[i + 1]] - first
         tensors = (table[first:last], moments[0][first:last], moments[1][first:last])
-        untouched = torch.ones(last - first, dtype=torch.bool, device=param.device)
-        untouched[present] = False
-        others = untouched.nonzero().squeeze(1)
+        others = untouched[first:last].nonzero().squeeze(1)
         saved = [torch.index_select(t, 0, others, out=k[: others.shape[0]]) for t, k in zip(tensors, kept)]
         chunk_grad = grad[: last - first].zero_().index_copy_(0, present, values[bounds[i] : bounds[i + 1]])
         torch._fused_adam_(

@@ -49,8 +49,9 @@ class RowAdagrad(LazyRowOptimizer):
         values = values.view(rows.shape[0], -1)
         flat = param.view(param.shape[0], -1)
         decay, step = group.get("weight_decay", 0.0), chunk_rows(param)
-        (weights,) = row_buffers(self._scratch, param, min(step, rows.shape[0]), count=1)
-        weights = weights.view(-1, flat.shape[1])
+        if decay:  # a chunk's rows of the weights, for the L2 term
+            (weights,) = row_buffers(self._scratch, param, min(step, rows.shape[0]), count=1)
+            weights = weights.view(-1, flat.shape[1])
         for a in range(0, rows.shape[0], step):  # the rows are distinct: chunk by chunk is the same update
             chunk, grad = rows[a : a + step], values[a : a + step]
             if decay:  # the gradient's own values take the coupled L2 (they are used once)
