@@ -110,8 +110,11 @@ class MHEClassifier(
         Shuffle the samples every epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, shuffling and validation split. An int
-        makes CPU training reproducible; the global torch and numpy RNGs
-        are never touched.
+        makes CPU training reproducible at a given thread count: the default
+        ``n_jobs=None`` follows the machine's load, and sums split over
+        another number of threads can differ in the last bits, so pass an
+        int ``n_jobs`` too where two fits must agree bit for bit. The global
+        torch and numpy RNGs are never touched.
     tol : float, default=1e-4
         Minimal improvement of the validation score (or, without a validation
         split, of the training loss) over ``n_iter_no_change`` epochs.

@@ -14,6 +14,10 @@ from sklearn.pipeline import Pipeline
 
 from skmhe import LabelCodec, MHEClassifier
 
+# tiny networks; and one thread whatever the load, so that two fits compared bit for bit
+# split their sums alike (n_jobs=None follows the load)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def blobs():

@@ -16,6 +16,10 @@ from skmhe import LabelCodec, MHEClassifier, MHEMultiLabelClassifier
 from skmhe._label_codes import additive_codes, hierarchical_codes, label_representations
 from skmhe._radix import strides
 
+# tiny networks; and one thread whatever the load, so that two fits compared bit for bit
+# split their sums alike (n_jobs=None follows the load)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SETTINGS = settings(deadline=None, max_examples=max_examples(25))
 BUILDERS = {"hierarchical": hierarchical_codes, "additive": additive_codes}
 

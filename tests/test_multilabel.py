@@ -12,6 +12,10 @@ from sklearn.model_selection import GridSearchCV
 from skmhe import MHEMultiLabelClassifier
 from skmhe.metrics import make_topk_scorer, precision_at_k
 
+# tiny networks; and one thread whatever the load, so that two fits compared bit for bit
+# split their sums alike (n_jobs=None follows the load)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def data():

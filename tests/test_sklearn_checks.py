@@ -5,6 +5,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmhe import MHEClassifier, MHEMultiLabelClassifier
 
+# tiny networks; and one thread whatever the load, so that the checks refitting a model and
+# comparing (check_fit_idempotent) split their sums alike (n_jobs=None follows the load)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Each entry: check name -> why it is expected to fail.
 _WEIGHTS_ARE_NOT_REPEATS = (
     "shuffled minibatch Adam with data-sized defaults (batch size, rate, validation split): a weighted fit "
