@@ -346,7 +346,7 @@ class MHEBase:
         labels = np.empty((X.shape[0], k), dtype=np.int64)
         scores = np.empty((X.shape[0], k), dtype=np.float64)
         head = self.network_.head
-        topk = lambda features: head.topk(features, k)  # noqa: E731
+        topk = lambda features, **inputs: head.topk(features, k, **inputs)  # noqa: E731
         for rows, (values, codes) in self._feature_batches(X, head.inference_width(k), topk):
             labels[rows] = self.codec_.to_labels(codes.cpu().numpy())
             scores[rows] = exact(values).exp().cpu().numpy()
@@ -377,17 +377,22 @@ class MHEBase:
 
         ``width`` is the number of values a row needs downstream (its scores),
         which sets the chunk size; ``fn`` (default identity) runs without
-        autograd, on the backbone's features of the chunk. The forward pass
+        autograd, on the backbone's features of the chunk (and the chunk
+        itself, ``inputs=``, for a head whose ``takes_inputs`` is true). The forward pass
         runs at :func:`skmhe.nn.precision.precise` precision (float64 on the
         CPU, so that a row's outputs do not depend on its chunk).
         """
         self.network_.eval()
         device = self._device
+        takes_inputs = getattr(self.network_.head, "takes_inputs", False)
         for rows in iter_slices(X.shape[0], self._inference_rows(width)):
             with torch.no_grad():
                 batch = precise(rows_to_batch(X, rows, device))
                 features = self.network_(batch)
-                out = features if fn is None else fn(features)
+                if fn is None:
+                    out = features
+                else:
+                    out = fn(features, **({"inputs": batch} if takes_inputs else {}))
             yield rows, out
 
     def _check_predict(self, X):

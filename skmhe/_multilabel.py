@@ -49,6 +49,8 @@ _AUTO_FLAT_MAX_LABELS = 1024
 #: three levels gave the same mean P@1 over three seeds, P@5 one point lower
 #: (``benchmarks/RESULTS.md``, "Scale")
 _AUTO_TWO_LEVEL_MAX_LABELS = _MAX_AUTO_GROUP * _MAX_AUTO_GROUPS
+#: ``pair_buckets``: the most buckets, and the size of ``"auto"``
+MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**26
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -106,6 +108,16 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     predict_k : int, default=None
         When set, :meth:`predict` returns exactly the ``predict_k`` best labels
         of each sample instead of thresholding.
+    pair_buckets : int or "auto", default=0
+        Size of a hashed table that gives each label a linear model of its
+        own over the columns of ``X`` (label-column pairs hashed into
+        ``pair_buckets`` values, :mod:`skmhe.ops.hashed_pairs`): the "wide"
+        term ``t`` added to the label's last logit, ``sigmoid(z + t)``. It
+        learns the residual of the cascade on each training row's 20 best
+        labels and its true ones, and re-ranks the beam's 50 best labels at
+        prediction (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
+        ``"auto"``: ``2**26``. Costs two float32 values a bucket (the value
+        and its Adagrad sum).
     alpha, batch_size, learning_rate, learning_rate_init, max_iter, shuffle, \
 random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
 n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
@@ -166,8 +178,9 @@ batch_size_, learning_rate_
     updated lazily (``sparse_updates``): its row-wise Adagrad keeps one value
     a row. The model and its optimizer hold ``3 P - 2 F w + F`` float32
     values (``3 P`` for dense ``X``), four bytes each; :meth:`memory_estimate`
-    computes it. With the defaults at ``F = 100,000`` sparse features and
-    ``L = 1,000,000`` (three levels of 100, ``d = 128``; each level after the
+    computes it. ``pair_buckets = M`` adds ``M`` parameters and ``M``
+    optimizer values (row-wise Adagrad, one a bucket). With the defaults at
+    ``F = 100,000`` sparse features and ``L = 1,000,000`` (three levels of 100, ``d = 128``; each level after the
     first has its own query projection and table) that is ``P = 233``
     million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
     and never forms an ``(n_samples, n_labels)`` matrix.
@@ -197,6 +210,7 @@ batch_size_, learning_rate_
         "embedding_size": [Interval(Integral, 1, None, closed="left"), None],
         "threshold": [Interval(Real, 0, 1, closed="both")],
         "predict_k": [Interval(Integral, 1, None, closed="left"), None],
+        "pair_buckets": [StrOptions({"auto"}), Interval(Integral, 0, MAX_PAIR_BUCKETS, closed="both")],
     }
 
     def __init__(
@@ -210,6 +224,7 @@ batch_size_, learning_rate_
         embedding_size=None,
         threshold=0.5,
         predict_k=None,
+        pair_buckets=0,
         alpha=1e-4,
         batch_size="auto",
         learning_rate="cosine",
@@ -237,6 +252,7 @@ batch_size_, learning_rate_
         self.embedding_size = embedding_size
         self.threshold = threshold
         self.predict_k = predict_k
+        self.pair_buckets = pair_buckets
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -304,7 +320,14 @@ batch_size_, learning_rate_
             init_gain=init_gain,
             generator=generator,
             sparse_grad=sparse_grad,
+            pair_buckets=self._pair_buckets(),
         )
+
+    def _pair_buckets(self) -> int:
+        """The size of the label-column pairs' table (``pair_buckets``), 0 for none."""
+        if self.pair_buckets == "auto":
+            return AUTO_PAIR_BUCKETS
+        return int(self.pair_buckets)
 
     def _embedding_size(self, width: int, n_labels: int | None = None) -> int | None:
         if self.embedding_size is not None:
@@ -479,7 +502,10 @@ batch_size_, learning_rate_
         else:  # the head reads X: its group layer and its query projections
             queries = [] if embedding is None else [(n_features, embedding)] * (len(factors) - 1)
             row_wise = [(n_features, factors[0]), *queries]
-        return training_state(backbone_parameter_count(n_features, sizes) + head, row_wise)
+        pairs = self._pair_buckets()  # one value a bucket, and Adagrad's one a bucket
+        if pairs:
+            row_wise = [*row_wise, (pairs, 1)]
+        return training_state(backbone_parameter_count(n_features, sizes) + head + pairs, row_wise)
 
     @scoped_call
     def predict_topk(self, X, k=5):

@@ -18,8 +18,7 @@ from ._callbacks import History, NoImprovementStopping
 from ._distributed import DataParallel
 from ._lazy_adam import LazyAdam
 from ._row_adagrad import RowAdagrad
-from ._schedule import INPUT_RATE_SCALE
-from .nn import SparseLinear
+from ._schedule import INPUT_RATE_SCALE, PAIRS_RATE_SCALE
 
 
 class AdamWithSparseRows:
@@ -114,18 +113,25 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     are updated lazily (see :class:`AdamWithSparseRows`): those of sparse
     input layers (:class:`~skmhe.nn.SparseLinear` fed sparse batches) by
     :class:`~skmhe._row_adagrad.RowAdagrad` at
-    :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, label
-    tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself.
+    :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, the
+    hashed label-column pairs (:class:`~skmhe.nn.pairs.HashedPairTable`) by
+    row-wise Adagrad too at :data:`~skmhe._schedule.PAIRS_RATE_SCALE` times it,
+    label tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself
+    (each module's ``lazy_kind``).
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
-    layers = [m for m in network.modules() if isinstance(m, SparseLinear)]
-    inputs = {id(p) for layer in layers for p, _ in layer.sparse_parameters()}
+    kind_of = {  # a module's ``lazy_kind`` names its optimizer; label tables by default
+        id(p): getattr(m, "lazy_kind", "tables")
+        for m in network.modules()
+        if hasattr(m, "sparse_parameters")
+        for p, _ in m.sparse_parameters()
+    }
     weights, biases = [], []
     lazy_groups: dict[str, dict[bool, list]] = {}  # kind -> whether L2 applies -> parameters
     for name, param in network.named_parameters():
         if id(param) in sparse_l2:
-            kind = "input_rows" if id(param) in inputs else "tables"
+            kind = kind_of[id(param)]
             lazy_groups.setdefault(kind, {}).setdefault(sparse_l2[id(param)], []).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)
@@ -134,7 +140,11 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         lr=learning_rate,
         fused=True,  # one kernel for all parameters (CPU and CUDA): much less per-step overhead
     )
-    kinds = {"input_rows": (RowAdagrad, INPUT_RATE_SCALE), "tables": (LazyAdam, 1.0)}
+    kinds = {
+        "input_rows": (RowAdagrad, INPUT_RATE_SCALE),
+        "pairs": (RowAdagrad, PAIRS_RATE_SCALE),
+        "tables": (LazyAdam, 1.0),
+    }
     lazy = {}
     for kind, by_l2 in lazy_groups.items():
         optimizer, scale = kinds[kind]

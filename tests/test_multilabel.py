@@ -247,3 +247,38 @@ def test_partial_fit_classes_checks(data):
     with pytest.raises(ValueError, match=r"1 label added: \[23\]"):
         model.partial_fit(X, Y, classes=np.arange(24))
     assert model.y_format_ == "dense" and model.n_iter_ == 1
+
+
+# --------------------------------------------------------------------------- the pairs' term
+
+
+def test_pairs_term_predicts_as_its_model_and_survives_pickle_and_partial_fit(data):
+    """``pair_buckets``: top-k over the whole beam is ``predict_proba``'s best (every label re-ranked
+    here: 23 labels, fewer than the re-ranked 50); a sparse and a dense ``X`` give one model;
+    pickling keeps it; ``partial_fit`` goes on training it."""
+    X, Y = data
+    model = small(group_size=5, n_candidate_groups=5, pair_buckets=4096, max_iter=5)
+    model.fit(sp.csr_matrix(X), sp.csr_matrix(Y))
+    table = model.network_.head.pairs.weight
+    assert table.shape == (4096, 1) and bool(table.detach().abs().sum() > 0)  # trained from zero
+    proba = model.predict_proba(X[:40])
+    labels, scores = model.predict_topk(X[:40], 4)
+    np.testing.assert_allclose(scores, np.take_along_axis(proba, labels, 1), rtol=1e-9)
+    np.testing.assert_allclose(scores, np.sort(proba, 1)[:, ::-1][:, :4], rtol=1e-12)
+    # the backbone's sparse and dense routes differ in float32 rounding, with or without the pairs
+    np.testing.assert_allclose(model.predict_proba(sp.csr_matrix(X[:40])), proba, rtol=1e-5)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X[:40]), proba)
+    before = table.detach().clone()
+    again.partial_fit(X, sp.csr_matrix(Y))
+    assert not torch.equal(again.network_.head.pairs.weight.detach(), before)
+
+
+def test_pairs_term_off_is_the_plain_cascade_and_bad_sizes_are_refused(data):
+    X, Y = data
+    plain = small(group_size=5, max_iter=3).fit(X, Y)
+    assert plain.network_.head.pairs is None
+    assert not any(name.startswith("head.pairs") for name, _ in plain.network_.named_parameters())
+    for bad in (-1, 2**31, 1.5, "big"):
+        with pytest.raises(ValueError, match="pair_buckets"):
+            small(pair_buckets=bad, max_iter=1).fit(X, Y)

@@ -36,6 +36,7 @@ def _optimizer_values(model) -> int:
         dict(n_levels=2, hidden_layer_sizes=(16, 8), embedding_size=5),
         dict(n_levels=3, hidden_layer_sizes=(), embedding_size=4, sparse_updates=True),
         dict(n_levels=2, hidden_layer_sizes=(16,), sparse_updates=True),
+        dict(n_levels=2, hidden_layer_sizes=(16,), pair_buckets=1000),  # a value and a sum a bucket
     ],
 )
 def test_memory_estimate_is_the_real_parameter_and_moment_count(params):
@@ -47,7 +48,9 @@ def test_memory_estimate_is_the_real_parameter_and_moment_count(params):
     assert estimate["parameters"] == n_params
     assert estimate["optimizer_state"] == _optimizer_values(model)
     assert estimate["bytes"] == 4 * (n_params + estimate["optimizer_state"])
-    if not model.sparse_updates_:  # Adam everywhere: two moments a parameter
+    if params.get("pair_buckets"):  # row-wise Adagrad on the 1,000 x 1 pairs' table, Adam elsewhere
+        assert estimate["optimizer_state"] == 2 * (n_params - 1000) + 1000
+    elif not model.sparse_updates_:  # Adam everywhere: two moments a parameter
         assert estimate["optimizer_state"] == 2 * n_params
     elif params.get("hidden_layer_sizes") == (16,):  # row-wise Adagrad on the 40 x 16 input layer
         assert estimate["optimizer_state"] == 2 * (n_params - 40 * 16) + 40

@@ -118,6 +118,12 @@ class CascadeLevels(Head):
             logits = logits.masked_fill(padding, float("-inf"))
         return logits
 
+    def code_logits(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """The last level's logits of the given codes (valid ones), ``codes.shape`` ``(n, m)``."""
+        if self.n_levels == 1:
+            return self.root_logits(features).gather(1, codes)
+        return self.tables[-1].score(self.queries[-1](features), codes)
+
     def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:
         """Logits of every child of every valid parent, ``(n, valid[level-1], C)``."""
         c = self.factors[level]
@@ -126,15 +132,17 @@ class CascadeLevels(Head):
         codes = torch.arange(n_parents * c, device=logits.device).view(n_parents, c)
         return logits.masked_fill(codes >= self.valid[level], float("-inf"))
 
-    def beam_search(self, features: Batch, k: int, log_score) -> tuple[torch.Tensor, torch.Tensor]:
+    def beam_search(
+        self, features: Batch, k: int, log_score, width: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``k`` codes by summed per-level log-scores, keeping a beam per level.
 
         ``log_score(logits)`` turns a level's logits (``(n, groups, C)``) into
         log-scores: a log-softmax over the last axis (softmax cascade) or a
-        log-sigmoid (sigmoid cascade). The beam keeps
-        ``max(k, n_candidate_groups)`` prefixes per level.
+        log-sigmoid (sigmoid cascade). The beam keeps ``width`` prefixes per
+        level above the last (default ``max(k, n_candidate_groups)``).
         """
-        width = max(k, self.n_candidate_groups)
+        width = max(k, self.n_candidate_groups) if width is None else int(width)
         features = precise(features)
         root = log_score(self.inference_logits(self.root_logits(features), 0).unsqueeze(1)).squeeze(1)
         n = root.shape[0]
@@ -151,13 +159,21 @@ class CascadeLevels(Head):
             values, codes = best_codes(scores.flatten(1), child, keep, ascending=True)
         return values, codes
 
-    def expand_all(self, features: Batch, log_score) -> torch.Tensor:
-        """Summed log-scores of every valid code, ``(n, n_classes)``."""
+    def expand_all(self, features: Batch, log_score, last_logits=None) -> torch.Tensor:
+        """Summed log-scores of every valid code, ``(n, n_classes)``.
+
+        ``last_logits(logits)``, where given, changes the last level's logits
+        (``(n, codes)``, column ``j`` the code ``j``) before they are scored.
+        """
         features = precise(features)
         root = self.inference_logits(self.root_logits(features), 0)
+        if last_logits is not None and self.n_levels == 1:
+            root = last_logits(root)
         values = log_score(root.unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
         for h, query in enumerate(self.queries_of(features), start=1):
             logits = self.inference_logits(self.all_child_logits(h, query), h)
+            if last_logits is not None and h == self.n_levels - 1:
+                logits = last_logits(logits.flatten(1)).view(logits.shape)
             scores = log_score(logits.to(values.dtype))
             values = (scores + values.unsqueeze(2)).flatten(1)[:, : self.valid[h]]
         return values

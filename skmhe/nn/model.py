@@ -33,12 +33,14 @@ class MHENetwork(nn.Module):
         """Training loss of a batch: the head's loss on the backbone's features.
 
         ``sample_weight`` (one weight a row) is passed to the head only when
-        given, so a head without weights keeps working unweighted.
+        given, so a head without weights keeps working unweighted; the batch
+        ``x`` itself (``inputs=``) only to a head whose ``takes_inputs`` is true.
         """
         features = self.backbone(x)
-        if sample_weight is None:
-            return self.head.loss(features, targets)
-        return self.head.loss(features, targets, sample_weight=sample_weight)
+        kwargs = {"inputs": x} if getattr(self.head, "takes_inputs", False) else {}
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
+        return self.head.loss(features, targets, **kwargs)
 
     def output_parameters(self) -> int:
         """Number of parameters in the output layer (the head)."""

@@ -10,7 +10,13 @@ from ..ops.candidates import select_candidates
 from .cascade import CascadeLevels
 from .contract import row_mean
 from .layers import Batch, SparseBatch
+from .pairs import HashedPairTable
 from .precision import exact, precise
+
+#: the label-column pairs' term (``pair_buckets``) learns on each training row's labels of the
+#: best path scores, this many, and on its true labels; prediction re-ranks the best
+#: ``max(k, RERANK)`` labels of the beam with it (``benchmarks/RESULTS.md``, "Scale")
+RERANK_TRAIN, RERANK = 20, 50
 
 
 def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -48,13 +54,40 @@ class SigmoidCascadeHead(CascadeLevels):
     the candidates. Loss: binary cross-entropy over every level-0 group and
     over each later level's candidates. The score of a label is the product
     of the sigmoids along its path. With one factor it is the flat one-vs-all
-    (binary cross-entropy) output layer. Parameters as :class:`CascadeLevels`.
+    (binary cross-entropy) output layer.
+
+    With ``pair_buckets > 0`` a label's last-level logit also gets a linear
+    model of its own over the input's columns, hashed into one table
+    (:class:`~skmhe.nn.pairs.HashedPairTable`, the "wide" term ``t``): the
+    last sigmoid is ``sigmoid(z + t)``. ``t`` learns as a residual of the
+    cascade (``z`` held fixed) with binary cross-entropy on each training
+    row's :data:`RERANK_TRAIN` labels of the best path scores and its true
+    labels; :meth:`topk` re-ranks the beam's best ``max(k, RERANK)`` with
+    it, and :meth:`log_scores` adds it to every label. Those methods and
+    :meth:`loss` then need the input batch (``inputs=``; see
+    :attr:`takes_inputs`). Other parameters as :class:`CascadeLevels`.
     """
 
+    def __init__(self, *args, pair_buckets: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pairs = HashedPairTable(pair_buckets) if pair_buckets else None
+
+    @property
+    def takes_inputs(self) -> bool:
+        """Whether :meth:`loss`, :meth:`topk` and :meth:`log_scores` need the input batch."""
+        return self.pairs is not None
+
     def loss(
-        self, features: Batch, labels: SparseBatch, sample_weight: torch.Tensor | None = None
+        self,
+        features: Batch,
+        labels: SparseBatch,
+        sample_weight: torch.Tensor | None = None,
+        inputs: Batch | None = None,
     ) -> torch.Tensor:
-        """Summed per-level BCE; ``labels`` holds each row's true label ids (rows weighted: ``row_mean``)."""
+        """Summed per-level BCE; ``labels`` holds each row's true label ids (rows weighted: ``row_mean``).
+
+        With the pairs' term, plus its BCE (see the class); ``inputs``: the input batch.
+        """
         strides = radix_strides(self.factors)
         root = self.root_logits(features)
         n, n_groups = root.shape
@@ -63,6 +96,8 @@ class SigmoidCascadeHead(CascadeLevels):
         positions = torch.unique(rows * n_groups + labels.indices // strides[0])
         total = _binary_cross_entropy(root, positions, sample_weight)
         scores, parents, width = root, None, n_groups
+        # the summed log-sigmoids along each candidate's path, for the pairs' term only
+        path = F.logsigmoid(root.detach()) if self.pairs is not None else None
         for h, query in enumerate(self.queries_of(features), start=1):
             forced = torch.zeros(n * width, dtype=torch.bool, device=root.device)
             forced[positions] = True
@@ -81,13 +116,71 @@ class SigmoidCascadeHead(CascadeLevels):
             width = k * c
             positions = torch.unique(rows * width + slot * c + true_codes % c)
             total = total + _binary_cross_entropy(logits, positions, sample_weight)
+            if path is not None:
+                children = F.logsigmoid(logits.detach()).view(n, k, c)
+                path = (path.gather(1, columns).unsqueeze(2) + children).flatten(1)
             scores = logits
-        return total
+        if path is None:
+            return total
+        return total + self._pairs_loss(inputs, scores, path, parents, positions, sample_weight)
 
-    def topk(self, features: Batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best ``k`` labels by the beam search, with their log-scores."""
-        return self.beam_search(features, k, _log_sigmoid)
+    def _pairs_loss(self, inputs, logits, path, parents, positions, sample_weight) -> torch.Tensor:
+        """BCE of ``z + t`` (``z`` fixed) on each row's best paths and true labels (see the class).
 
-    def log_scores(self, features: Batch) -> torch.Tensor:
-        """Log-score of every valid label, ``(n, n_classes)`` in float64."""
-        return self.expand_all(features, lambda x: F.logsigmoid(exact(x)))
+        ``logits``/``path``: the last level's ``(n, width)`` logits and path scores, over the
+        children of ``parents`` (None with one level: the codes are the columns); ``positions``:
+        the flat positions of the true labels among them.
+        """
+        if inputs is None:
+            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+        n, width = logits.shape
+        c = self.factors[-1]
+        best = path.topk(min(RERANK_TRAIN, width), dim=1).indices
+        finite = torch.isfinite(path.gather(1, best))  # a row may have fewer valid labels
+        best = (torch.arange(n, device=best.device).unsqueeze(1) * width + best)[finite]
+        extra = positions[~torch.isin(positions, best)]  # true labels outside the best
+        flat = torch.cat([best, extra])
+        target = torch.cat([torch.isin(best, positions), torch.ones_like(extra, dtype=torch.bool)])
+        rows, columns = flat // width, flat % width
+        codes = columns if parents is None else parents[rows, columns // c] * c + columns % c
+        z = logits.detach().reshape(-1)[flat] + self.pairs(inputs, rows, codes).to(logits.dtype)
+        per_pair = F.binary_cross_entropy_with_logits(z, target.to(z.dtype), reduction="none")
+        per_row = torch.zeros(n, dtype=z.dtype, device=z.device).index_add_(0, rows, per_pair)
+        return row_mean(per_row, sample_weight)
+
+    def topk(self, features: Batch, k: int, inputs: Batch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best ``k`` labels by the beam search, with their log-scores.
+
+        With the pairs' term the beam's best ``max(k, RERANK)`` labels (its width
+        above the last level as for ``k``) are re-scored with it (``inputs``: the
+        input batch) and the best ``k`` of them kept.
+        """
+        if self.pairs is None:
+            return self.beam_search(features, k, _log_sigmoid)
+        if inputs is None:
+            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+        features = precise(features)
+        wide = min(max(k, RERANK), self.n_classes)
+        values, codes = self.beam_search(features, wide, _log_sigmoid, width=max(k, self.n_candidate_groups))
+        z = exact(self.code_logits(features, codes))
+        rows = torch.arange(codes.shape[0], device=codes.device).repeat_interleave(codes.shape[1])
+        t = self.pairs(inputs, rows, codes.reshape(-1)).view(codes.shape).to(z.dtype)
+        values = values - F.logsigmoid(z) + F.logsigmoid(z + t)
+        values, order = values.topk(min(k, values.shape[1]), dim=1)
+        return values, codes.gather(1, order)
+
+    def log_scores(self, features: Batch, inputs: Batch | None = None) -> torch.Tensor:
+        """Log-score of every valid label, ``(n, n_classes)`` in float64 (``inputs``: as :meth:`topk`)."""
+        if self.pairs is None:
+            return self.expand_all(features, lambda x: F.logsigmoid(exact(x)))
+        if inputs is None:
+            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+
+        def add_pairs(logits: torch.Tensor) -> torch.Tensor:
+            n, m = logits.shape
+            codes = torch.arange(self.n_classes, device=logits.device).repeat(n)
+            rows = torch.arange(n, device=logits.device).repeat_interleave(self.n_classes)
+            t = self.pairs(inputs, rows, codes).view(n, self.n_classes).to(logits.dtype)
+            return logits + F.pad(t, (0, m - self.n_classes))
+
+        return self.expand_all(features, lambda x: F.logsigmoid(exact(x)), add_pairs)
