@@ -180,9 +180,9 @@ batch_size_, learning_rate_
     values (``3 P`` for dense ``X``), four bytes each; :meth:`memory_estimate`
     computes it. ``pair_buckets = M`` adds ``M`` parameters and ``M``
     optimizer values (row-wise Adagrad, one a bucket). With the defaults at
-    ``F = 100,000`` sparse features and ``L = 1,000,000`` (three levels of 100, ``d = 128``; each level after the
-    first has its own query projection and table) that is ``P = 233``
-    million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
+    ``F = 100,000`` sparse features and ``L = 1,000,000`` (three levels of
+    100, ``d = 128``; each level after the first has its own query
+    projection and table) that is ``P = 233`` million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
     and never forms an ``(n_samples, n_labels)`` matrix.
 
     See Also

@@ -63,7 +63,8 @@ def csr_batches(draw, max_rows=6, max_columns=12):
 
 def dense_pair_weights(weight: torch.Tensor, n_codes: int, n_columns: int) -> torch.Tensor:
     """``W[l, j] = weight[bucket(l, j)]``, ``(n_codes, n_columns)``: the model written out."""
-    buckets = pair_buckets(torch.arange(n_codes).unsqueeze(1), torch.arange(n_columns).unsqueeze(0), weight.shape[0])
+    codes, columns = torch.arange(n_codes).unsqueeze(1), torch.arange(n_columns).unsqueeze(0)
+    buckets = pair_buckets(codes, columns, weight.shape[0])
     return weight[:, 0][buckets]
 
 
@@ -195,11 +196,13 @@ def dense_pair_logits(head, inputs: SparseBatch, n: int, n_columns: int) -> torc
     """``t`` of every row and code, ``(n, n_classes)``, float64."""
     indptr = np.append(inputs.offsets.numpy(), inputs.indices.shape[0])
     X = sp.csr_matrix((inputs.values.numpy(), inputs.indices.numpy(), indptr), shape=(n, n_columns))
-    return torch.tensor(X.toarray()) @ dense_pair_weights(head.pairs.weight.double(), head.n_classes, n_columns).t()
+    weights = dense_pair_weights(head.pairs.weight.double(), head.n_classes, n_columns)
+    return torch.tensor(X.toarray()) @ weights.t()
 
 
 def pair_head(factors, n_classes, d, groups, rng):
-    head = SigmoidCascadeHead(d, factors, n_classes, 3, groups, pair_buckets=int(rng.integers(1, 40))).double()
+    n_buckets = int(rng.integers(1, 40))
+    head = SigmoidCascadeHead(d, factors, n_classes, 3, groups, pair_buckets=n_buckets).double()
     randomize(head, rng)
     return head
 
@@ -245,7 +248,8 @@ def test_pair_head_loss_adds_the_pairs_bce_on_the_best_paths_and_true_labels(cas
     n_columns = 5
     x = torch.tensor(rng.standard_normal((n, d)), requires_grad=True)
     inputs = inputs_for(n, n_columns, rng)
-    rows = [sorted(rng.permutation(n_classes)[: int(rng.integers(0, max_labels + 1))].tolist()) for _ in range(n)]
+    sizes = rng.integers(0, max_labels + 1, size=n)
+    rows = [sorted(rng.permutation(n_classes)[: int(size)].tolist()) for size in sizes]
     indices = torch.tensor([v for row in rows for v in row], dtype=torch.int64)
     offsets = torch.tensor(np.cumsum([0] + [len(row) for row in rows])[:-1], dtype=torch.int64)
     labels = SparseBatch(indices, offsets, torch.ones(indices.shape[0]))

@@ -57,7 +57,8 @@ def _pair_entries(offsets: torch.Tensor, nnz: int, rows: torch.Tensor):
     counts = ends[rows] - starts_of_row
     pair_starts = torch.cumsum(counts, 0) - counts
     total = int(counts.sum()) if counts.numel() else 0
-    pair_of = torch.repeat_interleave(torch.arange(rows.shape[0], device=rows.device), counts, output_size=total)
+    pairs = torch.arange(rows.shape[0], device=rows.device)
+    pair_of = torch.repeat_interleave(pairs, counts, output_size=total)
     within = torch.arange(total, device=rows.device) - pair_starts[pair_of]
     return starts_of_row[pair_of] + within, pair_starts, pair_of
 
@@ -100,7 +101,9 @@ def hashed_pair_scores(
         if t.dim() != 1 or t.dtype != torch.int64:
             raise ValueError(f"{name} must be a 1-D int64 tensor, got {t.dtype} of shape {tuple(t.shape)}")
     if rows.shape != codes.shape:
-        raise ValueError(f"rows and codes must have one entry a pair, got {rows.shape[0]} and {codes.shape[0]}")
+        raise ValueError(
+            f"rows and codes must have one entry a pair, got {rows.shape[0]} and {codes.shape[0]}"
+        )
     if weight.dim() != 2 or weight.shape[1] != 1:
         raise ValueError(f"weight must be (n_buckets, 1), got {tuple(weight.shape)}")
     entries, pair_starts, pair_of = _pair_entries(offsets, indices.shape[0], rows)
