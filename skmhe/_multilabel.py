@@ -50,7 +50,7 @@ _AUTO_FLAT_MAX_LABELS = 1024
 #: (``benchmarks/RESULTS.md``, "Scale")
 _AUTO_TWO_LEVEL_MAX_LABELS = _MAX_AUTO_GROUP * _MAX_AUTO_GROUPS
 #: ``pair_buckets``: the most buckets, and the size of ``"auto"``
-MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**26
+MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**22
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -116,8 +116,8 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         learns the residual of the cascade on each training row's 20 best
         labels and its true ones, and re-ranks the beam's 50 best labels at
         prediction (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
-        ``"auto"``: ``2**26``. Costs two float32 values a bucket (the value
-        and its Adagrad sum).
+        ``"auto"``: ``2**22``. Costs two float32 values a bucket (the value
+        and its Adagrad sum) and, while training, its gradient.
     alpha, batch_size, learning_rate, learning_rate_init, max_iter, shuffle, \
 random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
 n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
@@ -179,7 +179,7 @@ batch_size_, learning_rate_
     a row. The model and its optimizer hold ``3 P - 2 F w + F`` float32
     values (``3 P`` for dense ``X``), four bytes each; :meth:`memory_estimate`
     computes it. ``pair_buckets = M`` adds ``M`` parameters and ``M``
-    optimizer values (row-wise Adagrad, one a bucket). With the defaults at
+    optimizer values (Adagrad, one a bucket). With the defaults at
     ``F = 100,000`` sparse features and ``L = 1,000,000`` (three levels of
     100, ``d = 128``; each level after the first has its own query
     projection and table) that is ``P = 233`` million, 2.0 GB. :meth:`predict_topk` scores chunks of rows
@@ -502,7 +502,7 @@ batch_size_, learning_rate_
         else:  # the head reads X: its group layer and its query projections
             queries = [] if embedding is None else [(n_features, embedding)] * (len(factors) - 1)
             row_wise = [(n_features, factors[0]), *queries]
-        pairs = self._pair_buckets()  # one value a bucket, and Adagrad's one a bucket
+        pairs = self._pair_buckets()  # one value a bucket, and Adagrad's one sum a bucket
         if pairs:
             row_wise = [*row_wise, (pairs, 1)]
         return training_state(backbone_parameter_count(n_features, sizes) + head + pairs, row_wise)

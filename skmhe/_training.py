@@ -113,11 +113,12 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     are updated lazily (see :class:`AdamWithSparseRows`): those of sparse
     input layers (:class:`~skmhe.nn.SparseLinear` fed sparse batches) by
     :class:`~skmhe._row_adagrad.RowAdagrad` at
-    :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, the
-    hashed label-column pairs (:class:`~skmhe.nn.pairs.HashedPairTable`) by
-    row-wise Adagrad too at :data:`~skmhe._schedule.PAIRS_RATE_SCALE` times it,
-    label tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself
-    (each module's ``lazy_kind``).
+    :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, label
+    tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself (each
+    module's ``lazy_kind``). The parameters a module lists in
+    ``adagrad_parameters()`` (the hashed label-column pairs,
+    :class:`~skmhe.nn.pairs.HashedPairTable`) go to Adagrad, whole, at
+    :data:`~skmhe._schedule.PAIRS_RATE_SCALE` times the rate, without L2.
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
@@ -127,9 +128,12 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         if hasattr(m, "sparse_parameters")
         for p, _ in m.sparse_parameters()
     }
+    adagrad = [p for m in network.modules() if hasattr(m, "adagrad_parameters") for p in m.adagrad_parameters()]
     weights, biases = [], []
     lazy_groups: dict[str, dict[bool, list]] = {}  # kind -> whether L2 applies -> parameters
     for name, param in network.named_parameters():
+        if any(param is p for p in adagrad):
+            continue
         if id(param) in sparse_l2:
             kind = kind_of[id(param)]
             lazy_groups.setdefault(kind, {}).setdefault(sparse_l2[id(param)], []).append(param)
@@ -140,11 +144,7 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
         lr=learning_rate,
         fused=True,  # one kernel for all parameters (CPU and CUDA): much less per-step overhead
     )
-    kinds = {
-        "input_rows": (RowAdagrad, INPUT_RATE_SCALE),
-        "pairs": (RowAdagrad, PAIRS_RATE_SCALE),
-        "tables": (LazyAdam, 1.0),
-    }
+    kinds = {"input_rows": (RowAdagrad, INPUT_RATE_SCALE), "tables": (LazyAdam, 1.0)}
     lazy = {}
     for kind, by_l2 in lazy_groups.items():
         optimizer, scale = kinds[kind]
@@ -153,6 +153,11 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
             for l2, params in by_l2.items()
         ]
         lazy[kind] = optimizer(groups, lr=learning_rate * scale)
+    if adagrad:  # dense gradients of tables small enough to update whole: Adagrad, no L2
+        group = {"params": adagrad, "l2": False, "rate_scale": PAIRS_RATE_SCALE}
+        lr, on_cpu = learning_rate * PAIRS_RATE_SCALE, all(p.device.type == "cpu" for p in adagrad)
+        # fused on the CPU: one pass over the table, 11x faster than the default on 2**22 values
+        lazy["adagrad"] = torch.optim.Adagrad([group], lr=lr, eps=1e-10, fused=True if on_cpu else None)
     return AdamWithSparseRows(dense, lazy, decay)
 
 

@@ -39,9 +39,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
 def python_bucket(code: int, column: int, n_buckets: int) -> int:
     """The documented hash in Python integers (no overflow possible)."""
     p = 2**31 - 1
-    v = (0x5BD1E995 * code % p + 0x27D4EB2F * column % p) % p
+    v = 0x5BD1E995 * code % p + 0x27D4EB2F * column % p
     v ^= v >> 15
-    return v * 0x165667B1 % p % n_buckets
+    return (v * 0x165667B1 >> 16) % n_buckets
 
 
 @st.composite
@@ -68,15 +68,15 @@ def dense_pair_weights(weight: torch.Tensor, n_codes: int, n_columns: int) -> to
     return weight[:, 0][buckets]
 
 
-def strided(t: torch.Tensor, layout: str) -> torch.Tensor:
-    """``t`` (1-D) as it is, or as every other entry of a wider tensor (non-contiguous)."""
-    if layout == "contiguous":
-        return t
-    wide = torch.zeros(2 * t.shape[0], dtype=t.dtype)
-    wide[::2] = t
-    out = wide[::2]
-    assert not out.is_contiguous() or t.shape[0] <= 1
-    return out
+def laid_out(t: torch.Tensor, layout: str) -> torch.Tensor:
+    """``t`` (2-D) as it is, transposed in memory, or a slice of a wider tensor (values unchanged)."""
+    if layout == "transposed":
+        return t.t().contiguous().t()
+    if layout == "slice":
+        wide = torch.zeros((t.shape[0], t.shape[1] + 3), dtype=t.dtype)
+        wide[:, 2 : 2 + t.shape[1]] = t
+        return wide[:, 2 : 2 + t.shape[1]]
+    return t
 
 
 # =========================================================================== the hash
@@ -116,29 +116,24 @@ def test_hashed_pair_scores_match_the_dense_per_label_model(batch_case, data):
     n, d = X.shape
     n_codes = data.draw(st.integers(1, 13))
     n_buckets = data.draw(st.sampled_from([1, 2, 7, 31, 256]))
-    m = data.draw(st.integers(0, 20))
-    layout = data.draw(st.sampled_from(["contiguous", "strided"]))
-    rows = strided(torch.tensor(rng.integers(0, n, m), dtype=torch.int64), layout)
-    codes = strided(torch.tensor(rng.integers(0, n_codes, m), dtype=torch.int64), layout)
+    k = data.draw(st.integers(0, 6))
+    layout = data.draw(st.sampled_from(["contiguous", "transposed", "slice"]))
+    codes = laid_out(torch.tensor(rng.integers(0, n_codes, (n, k)), dtype=torch.int64), layout)
     weight = torch.tensor(rng.standard_normal((n_buckets, 1)), requires_grad=True)
-    got = hashed_pair_scores(*batch, rows, codes, weight)
-    want = (torch.tensor(X.toarray()) @ dense_pair_weights(weight, n_codes, d).t())[rows, codes]
-    assert got.shape == (m,) and got.dtype == torch.float64
+    got = hashed_pair_scores(*batch, codes, weight)
+    want = (torch.tensor(X.toarray()) @ dense_pair_weights(weight, n_codes, d).t()).gather(1, codes)
+    assert got.shape == (n, k) and got.dtype == torch.float64
     torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
 
-    # the gradient: sparse, and the dense model's once summed
-    seed = torch.tensor(rng.standard_normal(m))
-    (grad,) = torch.autograd.grad((got * seed).sum(), weight, allow_unused=True)
+    # the gradient: dense, the dense model's once summed
+    seed = torch.tensor(rng.standard_normal((n, k)))
+    (grad,) = torch.autograd.grad((got * seed).sum(), weight)
     (want_grad,) = torch.autograd.grad((want * seed).sum(), weight, allow_unused=True)
-    zeros = torch.zeros_like(weight)
-    grad = zeros if grad is None else grad
-    assert grad.is_sparse or m == 0 or X.nnz == 0
-    want_grad = zeros if want_grad is None else want_grad
-    torch.testing.assert_close(grad.to_dense(), want_grad, atol=1e-12, rtol=0)
+    assert not grad.is_sparse and grad.shape == weight.shape
+    torch.testing.assert_close(grad, torch.zeros_like(weight) if want_grad is None else want_grad, atol=1e-12, rtol=0)
 
     # float32 table and values: the float64 scores within float32 rounding
-    weight32 = weight.detach().float()
-    got32 = hashed_pair_scores(batch.indices, batch.offsets, batch.values.float(), rows, codes, weight32)
+    got32 = hashed_pair_scores(batch.indices, batch.offsets, batch.values.float(), codes, weight.detach().float())
     assert got32.dtype == torch.float32
     torch.testing.assert_close(got32.double(), want.detach(), atol=1e-5, rtol=1e-5)
 
@@ -146,38 +141,36 @@ def test_hashed_pair_scores_match_the_dense_per_label_model(batch_case, data):
 def test_hashed_pair_scores_refuse_misshapen_arguments():
     batch = SparseBatch(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(2))
     weight = torch.zeros(4, 1)
-    one = torch.zeros(1, dtype=torch.int64)
-    with pytest.raises(ValueError, match="rows and codes"):
-        hashed_pair_scores(*batch, one, torch.zeros(2, dtype=torch.int64), weight)
-    with pytest.raises(ValueError, match="codes must be a 1-D int64"):
-        hashed_pair_scores(*batch, one, torch.zeros(1), weight)
+    with pytest.raises(ValueError, match="codes must be a 2-D int64 tensor of 1 rows"):
+        hashed_pair_scores(*batch, torch.zeros(2, 3, dtype=torch.int64), weight)
+    with pytest.raises(ValueError, match="codes must be a 2-D int64"):
+        hashed_pair_scores(*batch, torch.zeros(1, 3), weight)
     with pytest.raises(ValueError, match="weight must be"):
-        hashed_pair_scores(*batch, one, one, torch.zeros(4))
+        hashed_pair_scores(*batch, torch.zeros(1, 3, dtype=torch.int64), torch.zeros(4))
 
 
 @SETTINGS
-@given(csr_batches(), st.integers(1, 40))
-def test_table_scores_dense_and_sparse_batches_alike_and_in_pieces(batch_case, m):
+@given(csr_batches(), st.integers(0, 40))
+def test_table_scores_dense_and_sparse_batches_alike_and_in_pieces(batch_case, k):
     X, batch, rng = batch_case
     table = HashedPairTable(17).double()
     randomize(table, rng)
-    rows = torch.tensor(rng.integers(0, X.shape[0], m), dtype=torch.int64)
-    codes = torch.tensor(rng.integers(0, 9, m), dtype=torch.int64)
+    codes = torch.tensor(rng.integers(0, 9, (X.shape[0], k)), dtype=torch.int64)
     dense = torch.tensor(X.toarray())
     converted = as_sparse_batch(dense)
     for got, want in zip(converted, batch):
         assert torch.equal(got, want)
-    whole = table(batch, rows, codes)
-    torch.testing.assert_close(table(dense, rows, codes), whole, atol=1e-12, rtol=0)
+    whole = table(batch, codes)
+    torch.testing.assert_close(table(dense, codes), whole, atol=1e-12, rtol=0)
     with torch.no_grad(), mock.patch.object(pairs_module, "_INFERENCE_ENTRIES", 3):
-        torch.testing.assert_close(table(batch, rows, codes), whole.detach(), atol=1e-12, rtol=0)
+        torch.testing.assert_close(table(batch, codes), whole.detach(), atol=1e-12, rtol=0)
 
 
-def test_table_starts_at_zero_and_lists_its_sparse_weight():
+def test_table_starts_at_zero_and_is_updated_whole_by_adagrad():
     table = HashedPairTable(5)
     assert torch.equal(table.weight, torch.zeros(5, 1))
-    assert table.sparse_parameters() == [(table.weight, False)]
-    assert table.lazy_kind == "pairs"
+    assert table.adagrad_parameters() == [table.weight]
+    assert not hasattr(table, "sparse_parameters")  # a dense gradient
 
 
 # =========================================================================== the head

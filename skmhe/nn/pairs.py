@@ -29,8 +29,10 @@ class HashedPairTable(nn.Module):
     per-label linear classifiers of Parabel or DiSMEC, in a memory fixed
     whatever the number of labels, at the price of collisions. Starts at
     zero (adds nothing until trained). Only the pairs asked for are scored;
-    the gradient is sparse, updated lazily (row-wise Adagrad on rows of one
-    value, :data:`lazy_kind`).
+    the gradient is dense, and the whole table is updated by Adagrad
+    (:meth:`adagrad_parameters`): a table of a few million values is cheaper
+    to pass over whole than a sparse gradient of a million entries a step is
+    to coalesce.
 
     Parameters
     ----------
@@ -38,34 +40,28 @@ class HashedPairTable(nn.Module):
         Size of the table, >= 1.
     """
 
-    #: which lazy optimizer updates the table (see :func:`skmhe._training.make_optimizer`)
-    lazy_kind = "pairs"
-
     def __init__(self, n_buckets: int):
         super().__init__()
         self.n_buckets = int(n_buckets)
         self.weight = nn.Parameter(torch.zeros(self.n_buckets, 1))
 
-    def sparse_parameters(self) -> list[tuple[nn.Parameter, bool]]:
-        """The table, with sparse gradients, without L2."""
-        return [(self.weight, False)]
+    def adagrad_parameters(self) -> list[nn.Parameter]:
+        """The table: updated by Adagrad (see :func:`skmhe._training.make_optimizer`)."""
+        return [self.weight]
 
-    def forward(self, inputs: Batch, rows: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Scores of the pairs ``(rows[p], codes[p])``, shape ``(m,)`` in the table's dtype.
+    def forward(self, inputs: Batch, codes: torch.Tensor) -> torch.Tensor:
+        """Scores of each row's codes, ``codes.shape`` ``(n, K)``, in the table's dtype.
 
-        ``inputs``: the batch (dense ``(n, d)`` or a :class:`SparseBatch`) whose rows
-        ``rows`` index. Without autograd, long lists of pairs are scored in pieces.
+        ``inputs``: the batch (dense ``(n, d)`` or a :class:`SparseBatch`). Without
+        autograd, many codes a row are scored a few columns of ``codes`` at a time.
         """
         x = as_sparse_batch(inputs)
-        if torch.is_grad_enabled() or rows.shape[0] == 0:
-            return hashed_pair_scores(*x, rows, codes, self.weight)
-        per_row = max(1, x.indices.shape[0] // max(1, x.n_rows))
-        step = max(1, _INFERENCE_ENTRIES // per_row)
+        if torch.is_grad_enabled() or codes.shape[1] == 0:
+            return hashed_pair_scores(*x, codes, self.weight)
+        step = max(1, _INFERENCE_ENTRIES // max(1, x.indices.shape[0]))
         return torch.cat(
-            [
-                hashed_pair_scores(*x, rows[a : a + step], codes[a : a + step], self.weight)
-                for a in range(0, rows.shape[0], step)
-            ]
+            [hashed_pair_scores(*x, codes[:, a : a + step], self.weight) for a in range(0, codes.shape[1], step)],
+            dim=1,
         )
 
     def extra_repr(self) -> str:

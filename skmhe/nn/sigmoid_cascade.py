@@ -129,24 +129,33 @@ class SigmoidCascadeHead(CascadeLevels):
 
         ``logits``/``path``: the last level's ``(n, width)`` logits and path scores, over the
         children of ``parents`` (None with one level: the codes are the columns); ``positions``:
-        the flat positions of the true labels among them.
+        the sorted flat positions of the true labels among them.
         """
         if inputs is None:
             raise ValueError("the pairs' term needs the input batch: pass inputs=")
         n, width = logits.shape
         c = self.factors[-1]
         best = path.topk(min(RERANK_TRAIN, width), dim=1).indices
-        finite = torch.isfinite(path.gather(1, best))  # a row may have fewer valid labels
-        best = (torch.arange(n, device=best.device).unsqueeze(1) * width + best)[finite]
-        extra = positions[~torch.isin(positions, best)]  # true labels outside the best
-        flat = torch.cat([best, extra])
-        target = torch.cat([torch.isin(best, positions), torch.ones_like(extra, dtype=torch.bool)])
-        rows, columns = flat // width, flat % width
-        codes = columns if parents is None else parents[rows, columns // c] * c + columns % c
-        z = logits.detach().reshape(-1)[flat] + self.pairs(inputs, rows, codes).to(logits.dtype)
-        per_pair = F.binary_cross_entropy_with_logits(z, target.to(z.dtype), reduction="none")
-        per_row = torch.zeros(n, dtype=z.dtype, device=z.device).index_add_(0, rows, per_pair)
-        return row_mean(per_row, sample_weight)
+        keep = torch.isfinite(path.gather(1, best))  # a row may have fewer valid labels
+        flat_best = torch.arange(n, device=best.device).unsqueeze(1) * width + best
+        # the true labels outside the best, one row's after another: padded columns
+        extra = positions[~torch.isin(positions, flat_best[keep])]
+        extra_rows = extra // width
+        per_row = torch.bincount(extra_rows, minlength=n)
+        n_extra = int(per_row.max()) if n else 0
+        rank = torch.arange(extra.shape[0], device=extra.device) - (torch.cumsum(per_row, 0) - per_row)[extra_rows]
+        extra_columns = best.new_zeros(n, n_extra)
+        extra_columns[extra_rows, rank] = extra % width
+        extra_keep = torch.zeros(n, n_extra, dtype=torch.bool, device=best.device)
+        extra_keep[extra_rows, rank] = True
+        columns, keep = torch.cat([best, extra_columns], 1), torch.cat([keep, extra_keep], 1)
+        flat = torch.arange(n, device=best.device).unsqueeze(1) * width + columns
+        target = (torch.isin(flat, positions) & keep).to(logits.dtype)
+        codes = columns if parents is None else parents.gather(1, columns // c) * c + columns % c
+        z = logits.detach().gather(1, columns).masked_fill(~keep, 0.0)
+        z = z + self.pairs(inputs, codes).to(z.dtype)
+        per_pair = F.binary_cross_entropy_with_logits(z, target, reduction="none")
+        return row_mean(per_pair.masked_fill(~keep, 0.0).sum(dim=1), sample_weight)
 
     def topk(self, features: Batch, k: int, inputs: Batch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``k`` labels by the beam search, with their log-scores.
@@ -163,9 +172,9 @@ class SigmoidCascadeHead(CascadeLevels):
         wide = min(max(k, RERANK), self.n_classes)
         values, codes = self.beam_search(features, wide, _log_sigmoid, width=max(k, self.n_candidate_groups))
         z = exact(self.code_logits(features, codes))
-        rows = torch.arange(codes.shape[0], device=codes.device).repeat_interleave(codes.shape[1])
-        t = self.pairs(inputs, rows, codes.reshape(-1)).view(codes.shape).to(z.dtype)
-        values = values - F.logsigmoid(z) + F.logsigmoid(z + t)
+        t = self.pairs(inputs, codes).to(z.dtype)
+        # a code the beam could not fill (-inf) stays last
+        values = torch.where(torch.isfinite(values), values - F.logsigmoid(z) + F.logsigmoid(z + t), values)
         values, order = values.topk(min(k, values.shape[1]), dim=1)
         return values, codes.gather(1, order)
 
@@ -178,9 +187,8 @@ class SigmoidCascadeHead(CascadeLevels):
 
         def add_pairs(logits: torch.Tensor) -> torch.Tensor:
             n, m = logits.shape
-            codes = torch.arange(self.n_classes, device=logits.device).repeat(n)
-            rows = torch.arange(n, device=logits.device).repeat_interleave(self.n_classes)
-            t = self.pairs(inputs, rows, codes).view(n, self.n_classes).to(logits.dtype)
+            codes = torch.arange(self.n_classes, device=logits.device).expand(n, -1)
+            t = self.pairs(inputs, codes).to(logits.dtype)
             return logits + F.pad(t, (0, m - self.n_classes))
 
         return self.expand_all(features, lambda x: F.logsigmoid(exact(x)), add_pairs)
