@@ -108,16 +108,20 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     predict_k : int, default=None
         When set, :meth:`predict` returns exactly the ``predict_k`` best labels
         of each sample instead of thresholding.
-    pair_buckets : int or "auto", default=0
+    pair_buckets : int or "auto", default="auto"
         Size of a hashed table that gives each label a linear model of its
         own over the columns of ``X`` (label-column pairs hashed into
         ``pair_buckets`` values, :mod:`skmhe.ops.hashed_pairs`): the "wide"
         term ``t`` added to the label's last logit, ``sigmoid(z + t)``. It
-        learns the residual of the cascade on each training row's 20 best
+        learns the residual of the cascade on each training row's 10 best
         labels and its true ones, and re-ranks the beam's 50 best labels at
         prediction (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
-        ``"auto"``: ``2**22``. Costs two float32 values a bucket (the value
-        and its Adagrad sum) and, while training, its gradient.
+        ``"auto"``: ``2**22`` where the cascade has two levels (1,025 to
+        262,144 labels by default) and ``X`` is bag-of-words-like (the input
+        layer updated lazily, ``sparse_updates_``: by default a sparse ``X``
+        of 4,096 columns or more), else none. Costs two float32 values a
+        bucket (the value and its Adagrad sum) and, while training, its
+        gradient.
     alpha, batch_size, learning_rate, learning_rate_init, max_iter, shuffle, \
 random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
 n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
@@ -224,7 +228,7 @@ batch_size_, learning_rate_
         embedding_size=None,
         threshold=0.5,
         predict_k=None,
-        pair_buckets=0,
+        pair_buckets="auto",
         alpha=1e-4,
         batch_size="auto",
         learning_rate="cosine",
@@ -320,13 +324,13 @@ batch_size_, learning_rate_
             init_gain=init_gain,
             generator=generator,
             sparse_grad=sparse_grad,
-            pair_buckets=self._pair_buckets(),
+            pair_buckets=self._pair_buckets(len(self.codec_.factors), self.sparse_updates_),
         )
 
-    def _pair_buckets(self) -> int:
+    def _pair_buckets(self, n_levels: int, lazy_input: bool) -> int:
         """The size of the label-column pairs' table (``pair_buckets``), 0 for none."""
         if self.pair_buckets == "auto":
-            return AUTO_PAIR_BUCKETS
+            return AUTO_PAIR_BUCKETS if n_levels == 2 and lazy_input else 0
         return int(self.pair_buckets)
 
     def _embedding_size(self, width: int, n_labels: int | None = None) -> int | None:
@@ -502,7 +506,8 @@ batch_size_, learning_rate_
         else:  # the head reads X: its group layer and its query projections
             queries = [] if embedding is None else [(n_features, embedding)] * (len(factors) - 1)
             row_wise = [(n_features, factors[0]), *queries]
-        pairs = self._pair_buckets()  # one value a bucket, and Adagrad's one sum a bucket
+        # one value a bucket, and Adagrad's one sum a bucket
+        pairs = self._pair_buckets(len(factors), self._lazy_input(sparse, n_features))
         if pairs:
             row_wise = [*row_wise, (pairs, 1)]
         return training_state(backbone_parameter_count(n_features, sizes) + head + pairs, row_wise)

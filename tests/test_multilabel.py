@@ -282,3 +282,26 @@ def test_pairs_term_off_is_the_plain_cascade_and_bad_sizes_are_refused(data):
     for bad in (-1, 2**31, 1.5, "big"):
         with pytest.raises(ValueError, match="pair_buckets"):
             small(pair_buckets=bad, max_iter=1).fit(X, Y)
+
+
+def test_pairs_term_auto_is_on_for_two_levels_over_bag_of_words_only(data):
+    """``pair_buckets="auto"``: a 2**22 table where the cascade has two levels and the input layer
+    is updated lazily (sparse X of 4,096 columns or more); none for the flat layer, for three
+    levels or for dense X; ``memory_estimate`` follows the same rule."""
+    _, Y = data
+    X = sp.random(len(Y), 4096, density=0.01, format="csr", random_state=0, dtype=np.float32)
+    fast = dict(hidden_layer_sizes=(8,), max_iter=1, batch_size=200, random_state=0)
+    cases = [
+        (dict(n_levels=2), X, 2**22),
+        (dict(n_levels=1), X, 0),
+        (dict(n_levels=3), X, 0),
+        (dict(n_levels=2), X.toarray(), 0),
+        (dict(n_levels=2, sparse_updates=False), X, 0),
+    ]
+    for params, X_fit, buckets in cases:
+        model = MHEMultiLabelClassifier(**fast, **params)
+        plain = MHEMultiLabelClassifier(**fast, **params, pair_buckets=0)
+        extra = model.memory_estimate(4096, Y.shape[1], sparse=sp.issparse(X_fit))["parameters"]
+        assert extra - plain.memory_estimate(4096, Y.shape[1], sparse=sp.issparse(X_fit))["parameters"] == buckets
+        pairs = model.fit(X_fit, Y).network_.head.pairs
+        assert (0 if pairs is None else pairs.n_buckets) == buckets, params
