@@ -130,10 +130,12 @@ def test_hashed_pair_scores_match_the_dense_per_label_model(batch_case, data):
     (grad,) = torch.autograd.grad((got * seed).sum(), weight)
     (want_grad,) = torch.autograd.grad((want * seed).sum(), weight, allow_unused=True)
     assert not grad.is_sparse and grad.shape == weight.shape
-    torch.testing.assert_close(grad, torch.zeros_like(weight) if want_grad is None else want_grad, atol=1e-12, rtol=0)
+    want_grad = torch.zeros_like(weight) if want_grad is None else want_grad
+    torch.testing.assert_close(grad, want_grad, atol=1e-12, rtol=0)
 
     # float32 table and values: the float64 scores within float32 rounding
-    got32 = hashed_pair_scores(batch.indices, batch.offsets, batch.values.float(), codes, weight.detach().float())
+    values32, weight32 = batch.values.float(), weight.detach().float()
+    got32 = hashed_pair_scores(batch.indices, batch.offsets, values32, codes, weight32)
     assert got32.dtype == torch.float32
     torch.testing.assert_close(got32.double(), want.detach(), atol=1e-5, rtol=1e-5)
 

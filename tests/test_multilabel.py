@@ -301,7 +301,8 @@ def test_pairs_term_auto_is_on_for_two_levels_over_bag_of_words_only(data):
     for params, X_fit, buckets in cases:
         model = MHEMultiLabelClassifier(**fast, **params)
         plain = MHEMultiLabelClassifier(**fast, **params, pair_buckets=0)
-        extra = model.memory_estimate(4096, Y.shape[1], sparse=sp.issparse(X_fit))["parameters"]
-        assert extra - plain.memory_estimate(4096, Y.shape[1], sparse=sp.issparse(X_fit))["parameters"] == buckets
+        shape = dict(n_features=4096, n_labels=Y.shape[1], sparse=sp.issparse(X_fit))
+        extra = model.memory_estimate(**shape)["parameters"] - plain.memory_estimate(**shape)["parameters"]
+        assert extra == buckets, params
         pairs = model.fit(X_fit, Y).network_.head.pairs
         assert (0 if pairs is None else pairs.n_buckets) == buckets, params

@@ -59,10 +59,8 @@ class HashedPairTable(nn.Module):
         if torch.is_grad_enabled() or codes.shape[1] == 0:
             return hashed_pair_scores(*x, codes, self.weight)
         step = max(1, _INFERENCE_ENTRIES // max(1, x.indices.shape[0]))
-        return torch.cat(
-            [hashed_pair_scores(*x, codes[:, a : a + step], self.weight) for a in range(0, codes.shape[1], step)],
-            dim=1,
-        )
+        pieces = range(0, codes.shape[1], step)
+        return torch.cat([hashed_pair_scores(*x, codes[:, a : a + step], self.weight) for a in pieces], dim=1)
 
     def extra_repr(self) -> str:
         return f"n_buckets={self.n_buckets}"

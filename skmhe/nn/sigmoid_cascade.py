@@ -145,7 +145,8 @@ class SigmoidCascadeHead(CascadeLevels):
         extra_rows = extra // width
         per_row = torch.bincount(extra_rows, minlength=n)
         n_extra = int(per_row.max()) if n else 0
-        rank = torch.arange(extra.shape[0], device=extra.device) - (torch.cumsum(per_row, 0) - per_row)[extra_rows]
+        first = torch.cumsum(per_row, 0) - per_row  # each row's first extra
+        rank = torch.arange(extra.shape[0], device=extra.device) - first[extra_rows]
         extra_columns = best.new_zeros(n, n_extra)
         extra_columns[extra_rows, rank] = extra % width
         extra_keep = torch.zeros(n, n_extra, dtype=torch.bool, device=best.device)
