@@ -48,12 +48,14 @@ def test_memory_estimate_is_the_real_parameter_and_moment_count(params):
     assert estimate["parameters"] == n_params
     assert estimate["optimizer_state"] == _optimizer_values(model)
     assert estimate["bytes"] == 4 * (n_params + estimate["optimizer_state"])
-    if params.get("pair_buckets"):  # row-wise Adagrad on the 1,000 x 1 pairs' table, Adam elsewhere
-        assert estimate["optimizer_state"] == 2 * (n_params - 1000) + 1000
-    elif not model.sparse_updates_:  # Adam everywhere: two moments a parameter
-        assert estimate["optimizer_state"] == 2 * n_params
+    pairs = model.network_.head.pairs  # Adagrad: one sum a bucket ("auto": two levels, lazy input)
+    buckets = 0 if pairs is None else pairs.n_buckets
+    assert buckets == (1000 if params.get("pair_buckets") else 2**22 if model.sparse_updates_ and
+                       len(model.codec_.factors) == 2 else 0)
+    if not model.sparse_updates_:  # Adam everywhere else: two moments a parameter
+        assert estimate["optimizer_state"] == 2 * (n_params - buckets) + buckets
     elif params.get("hidden_layer_sizes") == (16,):  # row-wise Adagrad on the 40 x 16 input layer
-        assert estimate["optimizer_state"] == 2 * (n_params - 40 * 16) + 40
+        assert estimate["optimizer_state"] == 2 * (n_params - 40 * 16 - buckets) + 40 + buckets
 
 
 def test_memory_estimate_follows_the_auto_embedding_rule():
@@ -76,8 +78,9 @@ def test_auto_levels_are_three_past_2048_groups_of_128():
 
 
 def test_memory_estimate_gives_a_lazy_sparse_input_layer_one_value_a_row():
-    """The Notes' ``3 P - 2 F w + F`` for sparse ``X`` from 4,096 features, ``3 P`` otherwise."""
-    model = MHEMultiLabelClassifier()
+    """The Notes' ``3 P - 2 F w + F`` for sparse ``X`` from 4,096 features, ``3 P`` otherwise; the
+    pairs' table ("auto" for sparse ``X`` there, two levels) adds ``M`` parameters and ``M`` sums."""
+    model = MHEMultiLabelClassifier(pair_buckets=0)
     wide, dense, narrow = (
         model.memory_estimate(8192, 100_000),
         model.memory_estimate(8192, 100_000, sparse=False),
@@ -88,6 +91,10 @@ def test_memory_estimate_gives_a_lazy_sparse_input_layer_one_value_a_row():
     assert wide["bytes"] == 4 * (3 * wide["parameters"] - 2 * 8192 * 1024 + 8192)
     assert narrow["optimizer_state"] == 2 * narrow["parameters"]  # below the lazy threshold
     assert MHEMultiLabelClassifier(sparse_updates=False).memory_estimate(8192, 100_000) == dense
+    auto = MHEMultiLabelClassifier().memory_estimate(8192, 100_000)
+    assert auto["parameters"] - wide["parameters"] == 2**22
+    assert auto["optimizer_state"] - wide["optimizer_state"] == 2**22
+    assert MHEMultiLabelClassifier().memory_estimate(8192, 100_000, sparse=False) == dense
 
 
 def test_predict_topk_streams_rows_and_never_scores_every_label(monkeypatch):
