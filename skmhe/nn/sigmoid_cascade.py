@@ -21,6 +21,11 @@ from .precision import exact, precise
 RERANK_TRAIN, RERANK = 10, 50
 
 
+def _check_inputs(inputs: Batch | None) -> None:
+    if inputs is None:
+        raise ValueError("the pairs' term needs the input batch: pass inputs=")
+
+
 def _log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
     return F.logsigmoid(precise(logits))
 
@@ -133,8 +138,7 @@ class SigmoidCascadeHead(CascadeLevels):
         children of ``parents`` (None with one level: the codes are the columns); ``positions``:
         the sorted flat positions of the true labels among them.
         """
-        if inputs is None:
-            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+        _check_inputs(inputs)
         n, width = logits.shape
         c = self.factors[-1]
         best = path.topk(min(RERANK_TRAIN, width), dim=1).indices
@@ -169,8 +173,7 @@ class SigmoidCascadeHead(CascadeLevels):
         """
         if self.pairs is None:
             return self.beam_search(features, k, _log_sigmoid)
-        if inputs is None:
-            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+        _check_inputs(inputs)
         features = precise(features)
         wide = min(max(k, RERANK), self.n_classes)
         values, codes = self.beam_search(features, wide, _log_sigmoid, width=max(k, self.n_candidate_groups))
@@ -185,8 +188,7 @@ class SigmoidCascadeHead(CascadeLevels):
         """Log-score of every valid label, ``(n, n_classes)`` in float64 (``inputs``: as :meth:`topk`)."""
         if self.pairs is None:
             return self.expand_all(features, lambda x: F.logsigmoid(exact(x)))
-        if inputs is None:
-            raise ValueError("the pairs' term needs the input batch: pass inputs=")
+        _check_inputs(inputs)
 
         def add_pairs(logits: torch.Tensor) -> torch.Tensor:
             n, m = logits.shape
