@@ -116,7 +116,7 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         ``pair_buckets`` values, :mod:`skmhe.ops.hashed_pairs`): the "wide"
         term ``t`` added to the label's last logit, ``sigmoid(z + t)``. It
         learns the residual of the cascade on each training row's 10 best
-        labels and its true ones, and re-ranks the beam's 50 best labels at
+        labels and its true ones, and re-ranks the beam's 20 best labels at
         prediction (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
         ``"auto"``: ``2**22`` where the cascade has two levels (1,025 to
         262,144 labels by default) and ``X`` is bag-of-words-like (the input

@@ -24,6 +24,7 @@ from _baseline import assert_topk_close
 from _strategies import max_examples
 from skmhe.nn import SigmoidCascadeHead, SparseBatch
 from skmhe.nn import pairs as pairs_module
+from skmhe.nn import cascade as cascade_module
 from skmhe.nn import sigmoid_cascade
 from skmhe.nn.pairs import HashedPairTable, as_sparse_batch
 from skmhe.ops.candidates import select_candidates
@@ -228,6 +229,10 @@ def test_pair_head_log_scores_and_topk_are_the_model_written_out(case, data):
     assert values.shape == top.shape == (n, k)
     assert ((top >= 0) & (top < n_classes)).all() and all(len(set(r)) == k for r in top.tolist())
     torch.testing.assert_close(values, want.gather(1, top), atol=1e-10, rtol=0)  # each its exact score
+    with mock.patch.object(cascade_module, "_GATHERED_VALUES", 1):  # the last logits a row at a time
+        one_by_one = head.topk(x, k, inputs=inputs)
+    torch.testing.assert_close(one_by_one[0], values, atol=1e-12, rtol=0)
+    assert torch.equal(one_by_one[1], top)
     if full_beam:  # every label re-ranked: the exact top-k of the model
         with mock.patch.object(sigmoid_cascade, "RERANK", n_classes):
             assert_topk_close(*head.topk(x, k, inputs=inputs), *ref_topk(want, k), n_classes, atol=1e-9)

@@ -24,6 +24,10 @@ from .precision import exact, precise
 from .tables import EmbeddingTable
 
 
+#: :meth:`CascadeLevels.code_logits` gathers at most this many embedding values at a time
+_GATHERED_VALUES = 1 << 22
+
+
 class CascadeLevels(Head):
     """The layers of a cascade, shared by its softmax and sigmoid forms.
 
@@ -119,10 +123,20 @@ class CascadeLevels(Head):
         return logits
 
     def code_logits(self, features: Batch, codes: torch.Tensor) -> torch.Tensor:
-        """The last level's logits of the given codes (valid ones), ``codes.shape`` ``(n, m)``."""
+        """The last level's logits of the given codes (valid ones), ``codes.shape`` ``(n, m)``.
+
+        A few rows at a time: each row's ``m`` embeddings are gathered (``(rows, m, d)``
+        values), and at 1e4 labels with the features as queries (``d`` = 1,024, float64 at
+        inference) 5,000 rows of 50 codes held 2 GB at once.
+        """
         if self.n_levels == 1:
             return self.root_logits(features).gather(1, codes)
-        return self.tables[-1].score(self.queries[-1](features), codes)
+        query, table = self.queries[-1](features), self.tables[-1]
+        step = max(1, _GATHERED_VALUES // max(1, codes.shape[1] * table.dim))
+        if step >= codes.shape[0]:
+            return table.score(query, codes)
+        pieces = range(0, codes.shape[0], step)
+        return torch.cat([table.score(query[a : a + step], codes[a : a + step]) for a in pieces])
 
     def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:
         """Logits of every child of every valid parent, ``(n, valid[level-1], C)``."""

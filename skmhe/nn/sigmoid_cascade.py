@@ -16,9 +16,10 @@ from .precision import exact, precise
 #: the label-column pairs' term (``pair_buckets``) learns on each training row's labels of the
 #: best path scores, this many, and on its true labels; prediction re-ranks the best
 #: ``max(k, RERANK)`` labels of the beam with it. 1e5 labels: P@1 0.868, 0.866 and 0.867 with
-#: 10, 20 and 40 labels a row, P@5 0.369, 0.372 and 0.372; 10 costs 13 % less than 40
-#: (``benchmarks/RESULTS.md``, "Scale")
-RERANK_TRAIN, RERANK = 10, 50
+#: 10, 20 and 40 labels a row, P@5 0.369, 0.372 and 0.372; 10 costs 13 % less than 40; re-ranking
+#: 5, 20, 50 or 200 labels: P@1 0.868 each, P@5 0.364, 0.3695, 0.3694, 0.3694, top-5 of 10,000
+#: rows in 2.2, 2.5, 3.2, 6.3 CPU-s (``benchmarks/RESULTS.md``, "Scale")
+RERANK_TRAIN, RERANK = 10, 20
 
 
 def _check_inputs(inputs: Batch | None) -> None:
