@@ -19,6 +19,7 @@ from ._distributed import DataParallel
 from ._lazy_adam import LazyAdam
 from ._row_adagrad import RowAdagrad
 from ._schedule import INPUT_RATE_SCALE, PAIRS_RATE_SCALE
+from .nn import SparseLinear
 
 
 class AdamWithSparseRows:
@@ -114,28 +115,25 @@ def make_optimizer(network: nn.Module, learning_rate: float, alpha: float, batch
     input layers (:class:`~skmhe.nn.SparseLinear` fed sparse batches) by
     :class:`~skmhe._row_adagrad.RowAdagrad` at
     :data:`~skmhe._schedule.INPUT_RATE_SCALE` times ``learning_rate``, label
-    tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself (each
-    module's ``lazy_kind``). The parameters a module lists in
+    tables by :class:`~skmhe._lazy_adam.LazyAdam` at the rate itself. The
+    parameters a module lists in
     ``adagrad_parameters()`` (the hashed label-column pairs,
     :class:`~skmhe.nn.pairs.HashedPairTable`) go to Adagrad, whole, at
     :data:`~skmhe._schedule.PAIRS_RATE_SCALE` times the rate, without L2.
     """
     decay = alpha / batch_size
     sparse_l2 = sparse_gradient_parameters(network)
-    kind_of = {  # a module's ``lazy_kind`` names its optimizer; label tables by default
-        id(p): getattr(m, "lazy_kind", "tables")
-        for m in network.modules()
-        if hasattr(m, "sparse_parameters")
-        for p, _ in m.sparse_parameters()
-    }
+    layers = [m for m in network.modules() if isinstance(m, SparseLinear)]
+    inputs = {id(p) for layer in layers for p, _ in layer.sparse_parameters()}
     adagrad = [p for m in network.modules() if hasattr(m, "adagrad_parameters") for p in m.adagrad_parameters()]
+    whole = {id(p) for p in adagrad}
     weights, biases = [], []
     lazy_groups: dict[str, dict[bool, list]] = {}  # kind -> whether L2 applies -> parameters
     for name, param in network.named_parameters():
-        if any(param is p for p in adagrad):
+        if id(param) in whole:
             continue
         if id(param) in sparse_l2:
-            kind = kind_of[id(param)]
+            kind = "input_rows" if id(param) in inputs else "tables"
             lazy_groups.setdefault(kind, {}).setdefault(sparse_l2[id(param)], []).append(param)
         else:
             (biases if name.endswith("bias") else weights).append(param)

@@ -68,9 +68,6 @@ class SparseLinear(nn.Module):
         batches while training.
     """
 
-    #: which lazy optimizer updates a sparse-gradient weight (see :func:`skmhe._training.make_optimizer`)
-    lazy_kind = "input_rows"
-
     def __init__(
         self,
         in_features: int,
