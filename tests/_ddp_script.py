@@ -112,6 +112,9 @@ def main(out: Path, cases: list[str]) -> None:
             else:
                 result = fit_case(case)
             torch.save(result, out / f"{case}.rank{rank}.pt")
+        # every rank past its last collective before any tears the group down: a rank that
+        # destroyed it while the other's gloo work was in flight aborted the job (SIGABRT)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
