@@ -65,7 +65,9 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
     training, the candidates are the ``n_candidate_groups`` best groups plus
     every group holding a true label (forced in), and the loss is binary
     cross-entropy over all groups and over the candidate labels. A label's
-    score is ``sigmoid(group logit) * sigmoid(label logit)``; prediction
+    score is ``sigmoid(group logit) ** w * sigmoid(label logit)``, ``w`` =
+    :data:`skmhe.nn.sigmoid_cascade.GROUP_WEIGHT` (0.5: a group's sigmoid is
+    surer than its labels' order warrants, measured); prediction
     scores the labels of the top ``n_candidate_groups`` groups only. With
     ``n_levels=3`` the groups are themselves grouped (for very large ``L``);
     ``n_levels=1`` is the flat one-vs-all output layer (the dense baseline).

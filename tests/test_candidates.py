@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from _baseline import assert_topk_close
 from skmhe.nn import ProductHead, SamplingHead, SigmoidCascadeHead, SoftmaxCascadeHead, SparseBatch
+from skmhe.nn import sigmoid_cascade
 from skmhe.ops import _group_scores as group_scores
 from skmhe.ops.candidates import (
     best_codes,
@@ -771,16 +772,26 @@ def test_sampling_head_rejects_sparse_features_and_bad_mode():
 # =========================================================================== SigmoidCascadeHead
 
 
+#: the sigmoid cascade's weights of the levels above the last: none, its default, and any
+GROUP_WEIGHTS = st.one_of(st.just(1.0), st.just(sigmoid_cascade.GROUP_WEIGHT), st.floats(0.01, 1.0))
+
+
+def weighted_log_sigmoids(per_level: list[torch.Tensor], weight: float) -> list[torch.Tensor]:
+    """Each level's log-sigmoids, those above the last times ``weight``."""
+    return [F.logsigmoid(p) * (1.0 if h == len(per_level) - 1 else weight) for h, p in enumerate(per_level)]
+
+
 @HEAD_SETTINGS
 @given(head_cases(), st.data())
 def test_sigmoid_cascade_log_scores_and_topk(case, data):
     factors, n_classes, n, d, rng = case
     full_beam = data.draw(st.booleans())
     groups = all_prefixes(factors) if full_beam else data.draw(st.integers(1, 2))
-    head = SigmoidCascadeHead(d, factors, n_classes, 3, groups)
+    weight = data.draw(GROUP_WEIGHTS)
+    head = SigmoidCascadeHead(d, factors, n_classes, 3, groups, group_weight=weight)
     randomize(head, rng, draw_scale(data))
     x = torch.tensor(rng.standard_normal((n, d)))
-    want = path_sums([F.logsigmoid(p) for p in level_logits(head, x)], factors, n_classes)
+    want = path_sums(weighted_log_sigmoids(level_logits(head, x), weight), factors, n_classes)
     got = head.log_scores(x)
     assert got.dtype == torch.float64 and got.shape == (n, n_classes)
     torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
@@ -867,3 +878,9 @@ def test_product_head_topk_is_log_proba_gathered(case, data):
     torch.testing.assert_close(
         head.log_likelihood(x, digits_of(y, factors)), log_proba[torch.arange(n), torch.as_tensor(y)], atol=ATOL, rtol=0
     )
+
+
+@pytest.mark.parametrize("weight", [0.0, -0.5, 1.5, float("nan")])
+def test_sigmoid_cascade_refuses_a_group_weight_outside_zero_one(weight):
+    with pytest.raises(ValueError, match="group_weight must be in"):
+        SigmoidCascadeHead(4, (2, 3), 6, 3, 2, group_weight=weight)

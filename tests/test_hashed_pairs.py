@@ -29,7 +29,9 @@ from skmhe.nn import sigmoid_cascade
 from skmhe.nn.pairs import HashedPairTable, as_sparse_batch
 from skmhe.ops.candidates import select_candidates
 from skmhe.ops.hashed_pairs import MAX_ID, hashed_pair_scores, pair_buckets
-from test_candidates import all_prefixes, head_cases, level_logits, prefix_valid, randomize, ref_topk
+from test_candidates import (
+    GROUP_WEIGHTS, all_prefixes, head_cases, level_logits, prefix_valid, randomize, ref_topk,
+)
 
 SETTINGS = settings(deadline=None, max_examples=max_examples(60))
 HEAD_SETTINGS = settings(deadline=None, max_examples=max_examples(30))
@@ -196,9 +198,11 @@ def dense_pair_logits(head, inputs: SparseBatch, n: int, n_columns: int) -> torc
     return torch.tensor(X.toarray()) @ weights.t()
 
 
-def pair_head(factors, n_classes, d, groups, rng):
+def pair_head(factors, n_classes, d, groups, rng, group_weight: float = 1.0):
     n_buckets = int(rng.integers(1, 40))
-    head = SigmoidCascadeHead(d, factors, n_classes, 3, groups, pair_buckets=n_buckets).double()
+    head = SigmoidCascadeHead(
+        d, factors, n_classes, 3, groups, pair_buckets=n_buckets, group_weight=group_weight
+    ).double()
     randomize(head, rng)
     return head
 
@@ -209,7 +213,8 @@ def test_pair_head_log_scores_and_topk_are_the_model_written_out(case, data):
     factors, n_classes, n, d, rng = case
     full_beam = data.draw(st.booleans())
     groups = all_prefixes(factors) if full_beam else data.draw(st.integers(1, 2))
-    head = pair_head(factors, n_classes, d, groups, rng)
+    weight = data.draw(GROUP_WEIGHTS)
+    head = pair_head(factors, n_classes, d, groups, rng, weight)
     n_columns = data.draw(st.integers(1, 6))
     x, inputs = torch.tensor(rng.standard_normal((n, d))), inputs_for(n, n_columns, rng)
     dense = level_logits(head, x)
@@ -218,7 +223,7 @@ def test_pair_head_log_scores_and_topk_are_the_model_written_out(case, data):
     strides = [math.prod(factors[h + 1 :]) for h in range(len(factors))]
     want = F.logsigmoid(dense[-1][:, :n_classes] + t)  # the last level's own codes, stride 1
     for h in range(len(factors) - 1):
-        want = want + F.logsigmoid(dense[h])[:, codes // strides[h]]
+        want = want + weight * F.logsigmoid(dense[h])[:, codes // strides[h]]
     got = head.log_scores(x, inputs=inputs)
     torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
     with pytest.raises(ValueError, match="inputs="):

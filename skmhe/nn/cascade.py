@@ -151,6 +151,9 @@ class CascadeLevels(Head):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``k`` codes by summed per-level log-scores, keeping a beam per level.
 
+        Each level's log-scores are weighted by :meth:`weigh_level` (one for every
+        level unless a subclass says otherwise).
+
         ``log_score(logits)`` turns a level's logits (``(n, groups, C)``) into
         log-scores: a log-softmax over the last axis (softmax cascade) or a
         log-sigmoid (sigmoid cascade). The beam keeps ``width`` prefixes per
@@ -159,6 +162,7 @@ class CascadeLevels(Head):
         width = max(k, self.n_candidate_groups) if width is None else int(width)
         features = precise(features)
         root = log_score(self.inference_logits(self.root_logits(features), 0).unsqueeze(1)).squeeze(1)
+        root = self.weigh_level(root, 0)
         n = root.shape[0]
         codes = torch.arange(root.shape[1], device=root.device).expand(n, -1)
         last = self.n_levels - 1
@@ -168,13 +172,14 @@ class CascadeLevels(Head):
             values = values.gather(1, order)
             child, logits = self.child_logits(h, query, codes)
             logits = self.inference_logits(logits, h)
-            scores = log_score(logits.view(n, codes.shape[1], self.factors[h])) + values.unsqueeze(2)
+            scores = self.weigh_level(log_score(logits.view(n, codes.shape[1], self.factors[h])), h)
+            scores = scores + values.unsqueeze(2)
             keep = k if h == last else min(width, self.valid[h])
             values, codes = best_codes(scores.flatten(1), child, keep, ascending=True)
         return values, codes
 
     def expand_all(self, features: Batch, log_score, last_logits=None) -> torch.Tensor:
-        """Summed log-scores of every valid code, ``(n, n_classes)``.
+        """Summed log-scores of every valid code, ``(n, n_classes)`` (levels weighted as in :meth:`beam_search`).
 
         ``last_logits(logits)``, where given, changes the last level's logits
         (``(n, codes)``, column ``j`` the code ``j``) before they are scored.
@@ -183,14 +188,18 @@ class CascadeLevels(Head):
         root = self.inference_logits(self.root_logits(features), 0)
         if last_logits is not None and self.n_levels == 1:
             root = last_logits(root)
-        values = log_score(root.unsqueeze(1)).squeeze(1)[:, : self.valid[0]]
+        values = self.weigh_level(log_score(root.unsqueeze(1)).squeeze(1)[:, : self.valid[0]], 0)
         for h, query in enumerate(self.queries_of(features), start=1):
             logits = self.inference_logits(self.all_child_logits(h, query), h)
             if last_logits is not None and h == self.n_levels - 1:
                 logits = last_logits(logits.flatten(1)).view(logits.shape)
-            scores = log_score(logits.to(values.dtype))
+            scores = self.weigh_level(log_score(logits.to(values.dtype)), h)
             values = (scores + values.unsqueeze(2)).flatten(1)[:, : self.valid[h]]
         return values
+
+    def weigh_level(self, log_scores: torch.Tensor, level: int) -> torch.Tensor:
+        """A level's log-scores as they count in a code's score: unweighted here."""
+        return log_scores
 
     def inference_width(self, k: int) -> int:
         """The beam's children, plus the query a row scores them with."""
