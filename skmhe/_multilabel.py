@@ -537,7 +537,9 @@ batch_size_, learning_rate_
             Column indices of the indicator ``Y`` (the label values when fit
             on label lists or 1-D ``y``); ties go to the earlier label.
         scores : ndarray of float64, shape (n_samples, k)
-            ``prod`` of the sigmoids along each label's path, in ``(0, 1)``.
+            Each label's score, in ``(0, 1)``: the product of the sigmoids
+            along its path, those above the last level raised to
+            ``GROUP_WEIGHT`` (see the class).
         """
         X = self._check_predict(X)
         idx, scores = self._topk_indices(X, self._check_k(k))
