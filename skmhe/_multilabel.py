@@ -49,10 +49,11 @@ _AUTO_FLAT_MAX_LABELS = 1024
 #: three levels gave the same mean P@1 over three seeds, P@5 one point lower
 #: (``benchmarks/RESULTS.md``, "Scale")
 _AUTO_TWO_LEVEL_MAX_LABELS = _MAX_AUTO_GROUP * _MAX_AUTO_GROUPS
-#: ``pair_buckets``: the most buckets, and the size of ``"auto"`` (1e5 labels: P@1 0.884, 0.889
-#: and 0.888 with 2**20, 2**22 and 2**26 buckets, in 0.95, 1 and 1.10x the time;
+#: ``pair_buckets``: the most buckets, and the size of ``"auto"`` (1e5 labels, with the group
+#: weight: P@1 / P@5 0.8913 / 0.4025, 0.8942 / 0.4046, 0.8953 / 0.4051 and 0.8955 / 0.4067 with
+#: 2**22, 2**23, 2**24 and 2**26 buckets; 2**26 took 1.18x 2**22's time, 2**24 the time of 2**23;
 #: ``benchmarks/RESULTS.md``, "Scale")
-MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**22
+MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**24
 
 
 class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
@@ -120,11 +121,12 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         learns the residual of the cascade on each training row's 10 best
         labels and its true ones, and re-ranks the beam's 20 best labels at
         prediction (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
-        ``"auto"``: ``2**22`` where the cascade has two levels (1,025 to
+        ``"auto"``: ``2**24`` where the cascade has two levels (1,025 to
         262,144 labels by default) and ``X`` is bag-of-words-like (the input
         layer updated lazily, ``sparse_updates_``: by default a sparse ``X``
         of 4,096 columns or more), else none: on 1e5-label XMC data P@1
         0.875 to 0.888 and P@5 0.384 to 0.393 in 1.21x the training time
+        with ``2**22`` buckets, 0.895 and 0.405 with ``2**24``
         (``benchmarks/RESULTS.md``, "Scale"). Costs two float32 values a
         bucket (the value and its Adagrad sum) and, while training, its
         gradient.

@@ -10,6 +10,7 @@ from sklearn.datasets import make_multilabel_classification
 from sklearn.model_selection import GridSearchCV
 
 from skmhe import MHEMultiLabelClassifier
+from skmhe._multilabel import AUTO_PAIR_BUCKETS
 from skmhe.nn import sigmoid_cascade
 from skmhe.metrics import make_topk_scorer, precision_at_k
 
@@ -287,14 +288,14 @@ def test_pairs_term_off_is_the_plain_cascade_and_bad_sizes_are_refused(data):
 
 
 def test_pairs_term_auto_is_on_for_two_levels_over_bag_of_words_only(data):
-    """``pair_buckets="auto"``: a 2**22 table where the cascade has two levels and the input layer
-    is updated lazily (sparse X of 4,096 columns or more); none for the flat layer, for three
+    """``pair_buckets="auto"``: ``AUTO_PAIR_BUCKETS`` values where the cascade has two levels and the
+    input layer is updated lazily (sparse X of 4,096 columns or more); none for the flat layer, for three
     levels or for dense X; ``memory_estimate`` follows the same rule."""
     _, Y = data
     X = sp.random(len(Y), 4096, density=0.01, format="csr", random_state=0, dtype=np.float32)
     fast = dict(hidden_layer_sizes=(8,), max_iter=1, batch_size=200, random_state=0)
     cases = [
-        (dict(n_levels=2), X, 2**22),
+        (dict(n_levels=2), X, AUTO_PAIR_BUCKETS),
         (dict(n_levels=1), X, 0),
         (dict(n_levels=3), X, 0),
         (dict(n_levels=2), X.toarray(), 0),

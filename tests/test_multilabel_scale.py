@@ -7,6 +7,7 @@ import torch
 
 import skmhe._base as base
 from skmhe import MHEMultiLabelClassifier
+from skmhe._multilabel import AUTO_PAIR_BUCKETS
 
 
 def _data(n=120, n_features=40, n_labels=50, seed=0):
@@ -50,7 +51,7 @@ def test_memory_estimate_is_the_real_parameter_and_moment_count(params):
     assert estimate["bytes"] == 4 * (n_params + estimate["optimizer_state"])
     pairs = model.network_.head.pairs  # Adagrad: one sum a bucket ("auto": two levels, lazy input)
     buckets = 0 if pairs is None else pairs.n_buckets
-    assert buckets == (1000 if params.get("pair_buckets") else 2**22 if model.sparse_updates_ and
+    assert buckets == (1000 if params.get("pair_buckets") else AUTO_PAIR_BUCKETS if model.sparse_updates_ and
                        len(model.codec_.factors) == 2 else 0)
     if not model.sparse_updates_:  # Adam everywhere else: two moments a parameter
         assert estimate["optimizer_state"] == 2 * (n_params - buckets) + buckets
@@ -92,8 +93,8 @@ def test_memory_estimate_gives_a_lazy_sparse_input_layer_one_value_a_row():
     assert narrow["optimizer_state"] == 2 * narrow["parameters"]  # below the lazy threshold
     assert MHEMultiLabelClassifier(sparse_updates=False).memory_estimate(8192, 100_000) == dense
     auto = MHEMultiLabelClassifier().memory_estimate(8192, 100_000)
-    assert auto["parameters"] - wide["parameters"] == 2**22
-    assert auto["optimizer_state"] - wide["optimizer_state"] == 2**22
+    assert auto["parameters"] - wide["parameters"] == AUTO_PAIR_BUCKETS
+    assert auto["optimizer_state"] - wide["optimizer_state"] == AUTO_PAIR_BUCKETS
     assert MHEMultiLabelClassifier().memory_estimate(8192, 100_000, sparse=False) == dense
 
 
