@@ -179,7 +179,7 @@ class CascadeLevels(Head):
         return values, codes
 
     def expand_all(self, features: Batch, log_score, last_logits=None) -> torch.Tensor:
-        """Summed log-scores of every valid code, ``(n, n_classes)`` (levels weighted as in :meth:`beam_search`).
+        """Summed log-scores of every valid code, ``(n, n_classes)``, weighted as in :meth:`beam_search`.
 
         ``last_logits(logits)``, where given, changes the last level's logits
         (``(n, codes)``, column ``j`` the code ``j``) before they are scored.
