@@ -49,10 +49,10 @@ _AUTO_FLAT_MAX_LABELS = 1024
 #: three levels gave the same mean P@1 over three seeds, P@5 one point lower
 #: (``benchmarks/RESULTS.md``, "Scale")
 _AUTO_TWO_LEVEL_MAX_LABELS = _MAX_AUTO_GROUP * _MAX_AUTO_GROUPS
-#: ``pair_buckets``: the most buckets, and the size of ``"auto"`` (1e5 labels, with the group
-#: weight (at weight 1, 2**24 gave 0.8919 against 2**22's 0.8878): P@1 / P@5 0.8913 / 0.4025, 0.8942 / 0.4046, 0.8953 / 0.4051 and 0.8955 / 0.4067 with
-#: 2**22, 2**23, 2**24 and 2**26 buckets; 2**26 took 1.18x 2**22's time, 2**24 the time of 2**23;
-#: ``benchmarks/RESULTS.md``, "Scale")
+#: ``pair_buckets``: the most buckets, and the size of ``"auto"`` (1e5 labels, the group weight
+#: on: P@1 / P@5 0.8913 / 0.4025, 0.8942 / 0.4046, 0.8953 / 0.4051 and 0.8955 / 0.4067 with 2**22,
+#: 2**23, 2**24 and 2**26 buckets; 2**26 took 1.18x 2**22's time, 2**24 the time of 2**23; at a
+#: group weight of 1, 2**24 0.8919 against 2**22's 0.8878; ``benchmarks/RESULTS.md``, "Scale")
 MAX_PAIR_BUCKETS, AUTO_PAIR_BUCKETS = 2**30, 2**24
 
 
