@@ -614,8 +614,8 @@ batch_size_, learning_rate_
         -------
         Y : csr_matrix, ndarray, list of tuples or 1-D ndarray
             Sparse indicator if fit on a sparse ``Y``, dense 0/1 array if on a
-            dense one (both in the dtype of that ``Y``: bool in, bool out), a tuple of labels per sample if on label lists, labels
-            if on 1-D ``y``.
+            dense one (both in the dtype of that ``Y``: bool in, bool out), a
+            tuple of labels per sample if on label lists, labels if on 1-D ``y``.
         """
         X = self._check_predict(X)
         n, n_labels = X.shape[0], len(self.classes_)
