@@ -20,6 +20,7 @@ from .._radix import valid_prefixes
 from ..ops.candidates import best_codes, child_codes
 from .contract import Head, SingleLabelHead, row_mean
 from .layers import Batch, SparseLinear
+from .pieces import concat_in_pieces
 from .precision import exact, precise
 from .tables import EmbeddingTable
 
@@ -133,10 +134,10 @@ class CascadeLevels(Head):
             return self.root_logits(features).gather(1, codes)
         query, table = self.queries[-1](features), self.tables[-1]
         step = max(1, _GATHERED_VALUES // max(1, codes.shape[1] * table.dim))
-        if step >= codes.shape[0]:
-            return table.score(query, codes)
-        pieces = range(0, codes.shape[0], step)
-        return torch.cat([table.score(query[a : a + step], codes[a : a + step]) for a in pieces])
+        def score(rows: slice) -> torch.Tensor:
+            return table.score(query[rows], codes[rows])
+
+        return concat_in_pieces(codes.shape[0], step, score, dim=0)
 
     def all_child_logits(self, level: int, query: torch.Tensor) -> torch.Tensor:
         """Logits of every child of every valid parent, ``(n, valid[level-1], C)``."""

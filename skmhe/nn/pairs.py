@@ -7,6 +7,7 @@ from torch import nn
 
 from ..ops.hashed_pairs import hashed_pair_scores
 from .layers import Batch, SparseBatch
+from .pieces import concat_in_pieces
 
 #: pairs' stored entries scored at a time without autograd (inference over many labels a row)
 _INFERENCE_ENTRIES = 1 << 22
@@ -59,8 +60,9 @@ class HashedPairTable(nn.Module):
         if torch.is_grad_enabled() or codes.shape[1] == 0:
             return hashed_pair_scores(*x, codes, self.weight)
         step = max(1, _INFERENCE_ENTRIES // max(1, x.indices.shape[0]))
-        pieces = range(0, codes.shape[1], step)
-        return torch.cat([hashed_pair_scores(*x, codes[:, a : a + step], self.weight) for a in pieces], dim=1)
+        return concat_in_pieces(
+            codes.shape[1], step, lambda part: hashed_pair_scores(*x, codes[:, part], self.weight), dim=1
+        )
 
     def extra_repr(self) -> str:
         return f"n_buckets={self.n_buckets}"
