@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ._spill import SpilledState, spillable
+
 
 @dataclass
 class History:
@@ -67,6 +69,8 @@ class NoImprovementStopping:
     The same rule as scikit-learn's MLP: on the training loss (minimised)
     when no validation set is used, otherwise on the validation score
     (maximised), in which case the best parameters are kept and restored.
+    A copy of :data:`~skmhe._spill.SPILL_MIN_BYTES` or more of CPU tensors is
+    kept in a temporary file instead of memory (:class:`~skmhe._spill.SpilledState`).
 
     Parameters
     ----------
@@ -84,6 +88,7 @@ class NoImprovementStopping:
     best: float = field(init=False)
     no_improvement: int = field(init=False, default=0)
     best_state: dict | None = field(init=False, default=None)
+    spilled: SpilledState | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.best = float("inf") if self.monitor == "loss" else -float("inf")
@@ -109,8 +114,18 @@ class NoImprovementStopping:
         """Copy ``state`` as the best one, into the tensors of the last best one where it fits.
 
         One copy of the weights is held at a time: a fresh copy beside the old one
-        would hold two at its peak (at 1e6 labels a copy is over a gigabyte).
+        would hold two at its peak (at 1e6 labels a copy is over a gigabyte). A large
+        one goes to a temporary file (memory when the file cannot be written).
         """
+        if spillable(state):
+            self.best_state = None
+            self.spilled = self.spilled or SpilledState()
+            try:
+                self.spilled.write(state)
+                return
+            except OSError:
+                self._drop_spilled()
+        self._drop_spilled()
         if self.best_state is not None and fits_into(self.best_state, state):
             copy_into(self.best_state, state)
             return
@@ -119,5 +134,13 @@ class NoImprovementStopping:
 
     def on_train_end(self, module: nn.Module) -> None:
         """Restore the best parameters seen (validation monitoring only)."""
-        if self.best_state is not None:
+        if self.spilled is not None and self.spilled.written:
+            self.spilled.restore(module)
+        elif self.best_state is not None:
             module.load_state_dict(self.best_state)
+        self._drop_spilled()
+
+    def _drop_spilled(self) -> None:
+        if self.spilled is not None:
+            self.spilled.close()
+            self.spilled = None

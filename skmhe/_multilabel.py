@@ -496,9 +496,10 @@ batch_size_, learning_rate_
             Training adds the gradients (of the dense parameters; of the rows
             a batch holds for the input layer and the label tables) and the
             batch's activations; early stopping on a
-            validation split (``early_stopping="auto"`` from 10,000 rows) adds
+            validation split (``early_stopping="auto"`` from 10,000 rows) keeps
             one copy of the parameters, the best ones so far, written over in
-            place at each improvement; a ``partial_fit`` (or warm start) that
+            place at each improvement: in memory below 256 MiB, in a temporary
+            file from there (:mod:`skmhe._spill`); a ``partial_fit`` (or warm start) that
             continues training adds one copy of the parameters and optimizer
             state (see :func:`skmhe._atomic.atomic_fit`).
         """
