@@ -124,7 +124,7 @@ class NoImprovementStopping:
                 self.spilled.write(state)
                 return
             except OSError:
-                self._drop_spilled()
+                pass  # kept in memory instead
         self._drop_spilled()
         if self.best_state is not None and fits_into(self.best_state, state):
             copy_into(self.best_state, state)
