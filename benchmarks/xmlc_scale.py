@@ -91,9 +91,9 @@ def _fit_skmhe_steps(data, ctx, steps: int) -> dict:
     n, n_labels = data["Y_train"].shape
     full = MHEMultiLabelClassifier(random_state=0, **ctx["skmhe_params"])
     full.classes_ = np.arange(n_labels)  # the auto batch grows with the labels
-    full.codec_ = full._make_codec(n_labels)  # and a cascade's auto rate is a share of the flat one's
     n_fit = n - int(round(n * full.validation_fraction)) if full._uses_validation(n) else n
-    batch, rate = full._batch_size(n_fit), full._learning_rate(full._batch_size(n_fit))
+    batch = full._batch_size(n_fit)
+    rate = full._learning_rate(batch, n_fit)
     rows = min(n, (steps + 1) * batch)
     est = MHEMultiLabelClassifier(
         random_state=0, batch_size=batch, learning_rate_init=rate, **ctx["skmhe_params"]

@@ -149,7 +149,7 @@ class MHEBase:
             return auto_batch_size(n_samples)
         return max(1, min(int(self.batch_size), n_samples))
 
-    def _learning_rate(self, batch_size: int) -> float:
+    def _learning_rate(self, batch_size: int, n_samples: int) -> float:
         if self.learning_rate_init == "auto":
             return auto_learning_rate(batch_size)
         return float(self.learning_rate_init)
@@ -251,7 +251,7 @@ class MHEBase:
         n_train = X.shape[0]
         sample_weight = mean_one_weights(sample_weight)
         batch_size = self._batch_size(n_train)
-        peak = self._learning_rate(batch_size)
+        peak = self._learning_rate(batch_size, n_train)
         epochs = 1 if incremental else self._max_iter(n_train, batch_size, self._auto_steps(y_index))
         if self._optimizer is None:
             self._optimizer = make_optimizer(self.network_, peak, self.alpha, batch_size)

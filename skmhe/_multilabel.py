@@ -22,7 +22,7 @@ from ._label_sets import (
     within_label_space,
 )
 from ._sample_weight import check_sample_weight, weighted_mean
-from ._schedule import AUTO_CASCADE_LR_SCALE, AUTO_RARE_LABEL_STEPS, RARE_LABEL_POSITIVES
+from ._schedule import AUTO_RARE_LABEL_STEPS, RARE_LABEL_POSITIVES
 from ._scope import scoped_call
 from ._validation import describe_label_change
 from .codec import LabelCodec
@@ -135,10 +135,7 @@ random_state, tol, verbose, warm_start, early_stopping, validation_fraction, \
 n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         As in :class:`MHEClassifier` (same meaning, same defaults, shared
         code): ``"auto"`` batch size, rate and epoch budget from the number
-        of samples, a cosine schedule, early stopping from 10,000 samples;
-        with two or three levels the ``"auto"`` rate is ``3e-3 * sqrt(batch_size
-        / 128)``, that of a batch half as large (at 1e5 labels the full rate
-        made one draw of three unstable at its peak: P@1 2 points lower).
+        of samples, a cosine schedule, early stopping from 10,000 samples.
         Early stopping watches precision@1 on the held-out rows. Where the
         training rows hold fewer than 10 positives a label on average (extreme
         data, where most labels are rare), the ``"auto"`` epoch budget is about
@@ -147,7 +144,11 @@ n_iter_no_change, device, proba_memory_limit, sparse_updates, n_jobs
         "Scale"). Here the
         ``"auto"`` batch is also at least ``n_labels / 256`` rows (the power of
         two nearest it, at most 8,192): at 1e5 labels and more a step updates
-        most of the label table, whatever its rows.
+        most of the label table, whatever its rows. The ``"auto"`` rate stays
+        that of the batch the rows alone call for (a batch raised for the
+        label table's cost is not a reason to step further: at 1e5 labels the
+        raised batch's rate made one draw of three unstable at its peak, P@1
+        2 points lower).
 
     label_order : {"auto", "given"} or array-like of shape (n_labels,), default="auto"
         Which labels share a group. ``"auto"``: balanced clusters of the
@@ -302,12 +303,18 @@ batch_size_, learning_rate_
         by_labels = 2 ** round(math.log2(max(1.0, len(self.classes_) / _LABELS_PER_BATCH_ROW)))
         return int(min(n_samples, max(size, min(_MAX_AUTO_BATCH, by_labels))))
 
-    def _learning_rate(self, batch_size: int) -> float:
-        """A cascade's ``"auto"`` rate is :data:`~skmhe._schedule.AUTO_CASCADE_LR_SCALE` of the flat one's."""
-        rate = super()._learning_rate(batch_size)
-        if self.learning_rate_init == "auto" and self.codec_.n_heads > 1:
-            rate *= AUTO_CASCADE_LR_SCALE
-        return rate
+    def _learning_rate(self, batch_size: int, n_samples: int) -> float:
+        """The ``"auto"`` rate of the rows' own ``"auto"`` batch, not of one raised for the labels.
+
+        :meth:`_batch_size` raises the batch past the rows' own for the label table's cost
+        only; the rate keeps to the rows' batch (1e4 and 1e5 labels, ``benchmarks/RESULTS.md``,
+        "Scale": the raised batch's rate at 1e5 labels P@1 0.8953 / 0.8724 / 0.8940 over three
+        draws against 0.8962 / 0.8934 / 0.9005; half the rows' rate at 1e4 labels P@5 0.6213
+        against 0.6436).
+        """
+        if self.batch_size == "auto":
+            batch_size = min(batch_size, super()._batch_size(n_samples))
+        return super()._learning_rate(batch_size, n_samples)
 
     def _auto_steps(self, Y: sp.csr_matrix) -> int:
         """More steps (:data:`~skmhe._schedule.AUTO_RARE_LABEL_STEPS`) where labels are rare."""

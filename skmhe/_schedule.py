@@ -36,12 +36,6 @@ AUTO_STEPS, AUTO_EPOCH_RANGE = 1000, (2, 10)
 #: "Scale"); 1e4 labels (25 positives a label) converged in 3 of its 6 epochs and keep
 #: :data:`AUTO_STEPS`
 AUTO_RARE_LABEL_STEPS, RARE_LABEL_POSITIVES = 1500, 10
-#: ``MHEMultiLabelClassifier(learning_rate_init="auto")`` with two or three levels (a cascade)
-#: takes this share of :func:`auto_learning_rate`: the rate of a batch half as large. 1e5-label
-#: XMC data, three draws (batch 512): P@1 0.8953, 0.8724 and 0.8940 at the full rate (the second
-#: draw's validation P@1 fell at epoch 2, at the peak rate), 0.8962, 0.8934 and 0.9005 here
-#: (``benchmarks/RESULTS.md``, "Scale")
-AUTO_CASCADE_LR_SCALE = 2**-0.5
 #: warm-up: this share of the scheduled steps, linear from 1/10 of the rate
 WARMUP_SHARE = 0.05
 #: ``early_stopping="auto"`` holds out a validation split from this many training rows on

@@ -111,20 +111,22 @@ def test_multilabel_uses_the_same_budget(blobs):
     assert clf.n_iter_ <= schedule.auto_max_iter(len(X), clf.batch_size_)
 
 
-@pytest.mark.parametrize("n_levels", [1, 2, 3])
-def test_a_cascade_takes_a_share_of_the_auto_rate(blobs, n_levels):
-    X, y = blobs
-    Y = np.stack([y == k for k in range(12)], axis=1).astype(int)
-    common = dict(hidden_layer_sizes=(8,), max_iter=1, random_state=0, n_levels=n_levels)
+def test_a_batch_raised_for_the_labels_keeps_the_rows_rate():
+    rng = np.random.default_rng(0)
+    n, n_labels = 200, 40_000  # the labels call for 128 rows a step, the rows for 32
+    X = sp.random(n, 50, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    Y = sp.csr_matrix((np.ones(2 * n), rng.integers(0, n_labels, 2 * n), np.arange(0, 2 * n + 1, 2)),
+                      shape=(n, n_labels))
+    common = dict(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
     clf = MHEMultiLabelClassifier(**common).fit(X, Y)
-    full = schedule.auto_learning_rate(clf.batch_size_)
-    share = 1.0 if n_levels == 1 else schedule.AUTO_CASCADE_LR_SCALE
-    assert clf.codec_.n_heads == n_levels
-    assert clf.learning_rate_ == pytest.approx(full * share)
+    rows_batch = schedule.auto_batch_size(n)
+    assert clf.codec_.n_heads > 1 and clf.batch_size_ == 4 * rows_batch
+    assert clf.learning_rate_ == pytest.approx(schedule.auto_learning_rate(rows_batch))
     assert clf._optimizer.dense.param_groups[0]["lr"] <= clf.learning_rate_
+    given_batch = MHEMultiLabelClassifier(batch_size=clf.batch_size_, **common).fit(X, Y)
+    assert given_batch.learning_rate_ == pytest.approx(schedule.auto_learning_rate(clf.batch_size_))
     given_rate = MHEMultiLabelClassifier(learning_rate_init=0.01, **common).fit(X, Y)
     assert given_rate.learning_rate_ == 0.01  # a rate given is taken as it is
-    assert 0 < schedule.AUTO_CASCADE_LR_SCALE < 1
 
 
 def test_convergence_warning_only_for_a_constant_rate_that_ran_out(blobs):
