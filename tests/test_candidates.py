@@ -884,3 +884,9 @@ def test_product_head_topk_is_log_proba_gathered(case, data):
 def test_sigmoid_cascade_refuses_a_group_weight_outside_zero_one(weight):
     with pytest.raises(ValueError, match="group_weight must be in"):
         SigmoidCascadeHead(4, (2, 3), 6, 3, 2, group_weight=weight)
+
+
+@pytest.mark.parametrize("weight", [0.0, -1.0, float("inf"), float("nan")])
+def test_sigmoid_cascade_refuses_a_pair_weight_not_positive_and_finite(weight):
+    with pytest.raises(ValueError, match="pair_weight must be positive and finite"):
+        SigmoidCascadeHead(4, (2, 3), 6, 3, 2, pair_buckets=8, pair_weight=weight)

@@ -198,10 +198,15 @@ def dense_pair_logits(head, inputs: SparseBatch, n: int, n_columns: int) -> torc
     return torch.tensor(X.toarray()) @ weights.t()
 
 
-def pair_head(factors, n_classes, d, groups, rng, group_weight: float = 1.0):
+#: the pairs' weight in the ranking: 1, the default, or any
+PAIR_WEIGHTS = st.one_of(st.just(1.0), st.just(sigmoid_cascade.PAIR_WEIGHT), st.floats(0.05, 4.0))
+
+
+def pair_head(factors, n_classes, d, groups, rng, group_weight: float = 1.0, pair_weight: float = 1.0):
     n_buckets = int(rng.integers(1, 40))
     head = SigmoidCascadeHead(
-        d, factors, n_classes, 3, groups, pair_buckets=n_buckets, group_weight=group_weight
+        d, factors, n_classes, 3, groups, pair_buckets=n_buckets, group_weight=group_weight,
+        pair_weight=pair_weight,
     ).double()
     randomize(head, rng)
     return head
@@ -213,15 +218,15 @@ def test_pair_head_log_scores_and_topk_are_the_model_written_out(case, data):
     factors, n_classes, n, d, rng = case
     full_beam = data.draw(st.booleans())
     groups = all_prefixes(factors) if full_beam else data.draw(st.integers(1, 2))
-    weight = data.draw(GROUP_WEIGHTS)
-    head = pair_head(factors, n_classes, d, groups, rng, weight)
+    weight, pair_weight = data.draw(GROUP_WEIGHTS), data.draw(PAIR_WEIGHTS)
+    head = pair_head(factors, n_classes, d, groups, rng, weight, pair_weight)
     n_columns = data.draw(st.integers(1, 6))
     x, inputs = torch.tensor(rng.standard_normal((n, d))), inputs_for(n, n_columns, rng)
     dense = level_logits(head, x)
     t = dense_pair_logits(head, inputs, n, n_columns)
     codes = torch.arange(n_classes)
     strides = [math.prod(factors[h + 1 :]) for h in range(len(factors))]
-    want = F.logsigmoid(dense[-1][:, :n_classes] + t)  # the last level's own codes, stride 1
+    want = F.logsigmoid(dense[-1][:, :n_classes] + pair_weight * t)  # the last level's own codes, stride 1
     for h in range(len(factors) - 1):
         want = want + weight * F.logsigmoid(dense[h])[:, codes // strides[h]]
     got = head.log_scores(x, inputs=inputs)
