@@ -150,6 +150,7 @@ class MHEBase:
         return max(1, min(int(self.batch_size), n_samples))
 
     def _learning_rate(self, batch_size: int, n_samples: int) -> float:
+        """Peak rate for steps of ``batch_size`` rows over ``n_samples`` training rows."""
         if self.learning_rate_init == "auto":
             return auto_learning_rate(batch_size)
         return float(self.learning_rate_init)

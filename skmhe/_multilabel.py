@@ -120,10 +120,10 @@ class MHEMultiLabelClassifier(ClassifierMixin, MHEBase, BaseEstimator):
         term ``t`` added to the label's last logit, ``sigmoid(z + t)``. It
         learns the residual of the cascade on each training row's 10 best
         labels and its true ones, and re-ranks the beam's 20 best labels at
-        prediction, weighted there by
-        :data:`skmhe.nn.sigmoid_cascade.PAIR_WEIGHT` (1.2, ``sigmoid(z + 1.2
-        t)``: learned on training rows, the residual is too small for new
-        ones; P@1 +0.2 at 1e5 labels, measured) (:class:`~skmhe.nn.SigmoidCascadeHead`). ``0``: none.
+        prediction (:class:`~skmhe.nn.SigmoidCascadeHead`), weighted there by
+        :data:`skmhe.nn.sigmoid_cascade.PAIR_WEIGHT`: ``sigmoid(z + 1.2 t)``
+        (learned on training rows, the residual is too small for new ones:
+        P@1 +0.2 at 1e5 labels, measured). ``0``: none.
         ``"auto"``: ``2**24`` where the cascade has two levels (1,025 to
         262,144 labels by default) and ``X`` is bag-of-words-like (the input
         layer updated lazily, ``sparse_updates_``: by default a sparse ``X``
