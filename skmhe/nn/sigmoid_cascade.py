@@ -205,6 +205,10 @@ class SigmoidCascadeHead(CascadeLevels):
         per_pair = F.binary_cross_entropy_with_logits(z, target, reduction="none")
         return row_mean(per_pair.masked_fill(~keep, 0.0).sum(dim=1), sample_weight)
 
+    def _ranked_pairs(self, inputs: Batch, codes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The pairs' term of ``codes`` as the ranking counts it: ``pair_weight * t``."""
+        return self.pairs(inputs, codes).to(dtype) * self.pair_weight
+
     def topk(self, features: Batch, k: int, inputs: Batch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``k`` labels by the beam search, with their log-scores.
 
@@ -219,7 +223,7 @@ class SigmoidCascadeHead(CascadeLevels):
         wide = min(max(k, RERANK), self.n_classes)
         values, codes = self.beam_search(features, wide, _log_sigmoid, width=max(k, self.n_candidate_groups))
         z = exact(self.code_logits(features, codes))
-        t = self.pairs(inputs, codes).to(z.dtype) * self.pair_weight
+        t = self._ranked_pairs(inputs, codes, z.dtype)
         # a code the beam could not fill (-inf) stays last
         values = torch.where(torch.isfinite(values), values - F.logsigmoid(z) + F.logsigmoid(z + t), values)
         values, order = values.topk(min(k, values.shape[1]), dim=1)
@@ -234,7 +238,7 @@ class SigmoidCascadeHead(CascadeLevels):
         def add_pairs(logits: torch.Tensor) -> torch.Tensor:
             n, m = logits.shape
             codes = torch.arange(self.n_classes, device=logits.device).expand(n, -1)
-            t = self.pairs(inputs, codes).to(logits.dtype) * self.pair_weight
+            t = self._ranked_pairs(inputs, codes, logits.dtype)
             return logits + F.pad(t, (0, m - self.n_classes))
 
         return self.expand_all(features, lambda x: F.logsigmoid(exact(x)), add_pairs)
